@@ -1,0 +1,35 @@
+"""minigrad: a small computational-graph autodiff framework on NumPy.
+
+    import minigrad as mg
+    import minigrad.functional as F
+"""
+
+from minigrad import functional
+from minigrad.engine import (
+    OPS,
+    AnomalyError,
+    Tensor,
+    detect_anomaly,
+    enable_grad,
+    get_default_dtype,
+    grad,
+    is_grad_enabled,
+    no_grad,
+    set_default_dtype,
+    tensor,
+)
+
+__all__ = [
+    "OPS",
+    "AnomalyError",
+    "Tensor",
+    "detect_anomaly",
+    "enable_grad",
+    "functional",
+    "get_default_dtype",
+    "grad",
+    "is_grad_enabled",
+    "no_grad",
+    "set_default_dtype",
+    "tensor",
+]

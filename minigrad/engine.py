@@ -1,0 +1,571 @@
+"""The engine: `Tensor`, the graph it records, and reverse-mode backprop.
+
+An op (see `functional.py`) is a NumPy forward plus one vector-Jacobian
+product (VJP) per input. Calling an op on tensors that require grad records
+a `Node` (the op, its inputs and attributes) on the output tensor, so an
+ordinary Python expression builds the graph. `Tensor.backward` walks that
+graph once, outputs before inputs, feeding each node's gradient to its VJPs.
+
+The VJPs are written with operators and ops that work on NumPy arrays and on
+tensors alike. For a first-order backward they get plain arrays (no graph, no
+overhead); with `create_graph=True` they get tensors, so the backward pass is
+itself recorded and can be differentiated again.
+
+Ownership, to keep memory flat: a tensor holds its node, a node holds its
+inputs, and nothing points back from a node to its output, so a graph is
+freed by reference counting as soon as its output is dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+TensorLike = Any  # a Tensor, an ndarray, or a Python number / nested list
+
+
+class _State:
+    grad_enabled = True
+    anomaly = False
+    default_dtype: type = np.float32
+
+
+def set_default_dtype(dtype: Any) -> None:
+    """Set the float dtype that Python scalars and lists become (float32 by default)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"the default dtype must be a float dtype, got {dtype}")
+    _State.default_dtype = dtype.type
+
+
+def get_default_dtype() -> np.dtype:
+    return np.dtype(_State.default_dtype)
+
+
+# ---------------------------------------------------------------- grad modes
+
+
+@contextlib.contextmanager
+def _grad_mode(enabled: bool) -> Iterator[None]:
+    previous = _State.grad_enabled
+    _State.grad_enabled = enabled
+    try:
+        yield
+    finally:
+        _State.grad_enabled = previous
+
+
+def no_grad() -> contextlib.AbstractContextManager[None]:
+    """`with no_grad():` ops record nothing (inference, optimizer updates)."""
+    return _grad_mode(False)
+
+
+def enable_grad() -> contextlib.AbstractContextManager[None]:
+    """`with enable_grad():` ops record again, even inside `no_grad`."""
+    return _grad_mode(True)
+
+
+def is_grad_enabled() -> bool:
+    return _State.grad_enabled
+
+
+class AnomalyError(FloatingPointError):
+    """A NaN or inf appeared inside `detect_anomaly()`."""
+
+
+@contextlib.contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Raise `AnomalyError` as soon as any op's forward or backward makes NaN or inf.
+
+    The error names the op and the line of user code that created its node.
+    Outside this context the only cost is one flag test per op.
+    """
+    previous = _State.anomaly
+    _State.anomaly = True
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    finally:
+        _State.anomaly = previous
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _user_line() -> str:
+    """The innermost stack frame outside minigrad, as 'file:line in function'."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return "<unknown>"
+    return f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+
+
+def _check_finite(array: np.ndarray, what: str, node: Node | None, op: Op) -> None:
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        kind = "NaN" if np.isnan(array).any() else "inf"
+        where = node.where if node is not None and node.where else _user_line()
+        raise AnomalyError(f"{op.name} produced {kind} in its {what}; the op was created at {where}")
+
+
+# ---------------------------------------------------------------- ops
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the gradient checker needs to test an op (see `minigrad.testing`).
+
+    `case(draw, testing)` draws one valid call as `(args, kwargs)` from
+    hypothesis; without it the op is elementwise over `arity` broadcastable
+    arrays with values in [low, high] kept away from the points in `avoid`.
+    `wrt` lists the argument positions to differentiate (default: every float
+    array). `ref` is an independent NumPy reference for the forward.
+    """
+
+    arity: int = 1
+    low: float = -2.0
+    high: float = 2.0
+    avoid: tuple[float, ...] = ()
+    case: Callable[..., tuple[tuple, dict]] | None = None
+    wrt: tuple[int, ...] | None = None
+    ref: Callable[..., Any] | None = None
+    twice: bool = True
+    differentiable: bool = True
+
+
+class Op:
+    """A primitive: a forward on arrays and one VJP per input (None: no gradient)."""
+
+    __slots__ = ("name", "forward", "vjps", "spec")
+
+    def __init__(self, name: str, forward: Callable, vjps: Sequence, spec: Spec) -> None:
+        self.name, self.forward, self.vjps, self.spec = name, forward, vjps, spec
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+
+OPS: dict[str, Callable] = {}  # every public op and composite, by name, for the checkers
+
+
+def register(spec: Spec) -> Callable[[Callable], Callable]:
+    """Register a composite function (built from ops) for the gradient checker."""
+
+    def decorate(fn: Callable) -> Callable:
+        fn.spec = spec
+        OPS[fn.__name__] = fn
+        return fn
+
+    return decorate
+
+
+class EachInput:
+    """The VJPs of a variadic op (concat, stack): one rule, told which input it serves."""
+
+    def __init__(self, rule: Callable) -> None:
+        self.rule = rule
+
+    def __getitem__(self, i: int) -> Callable:
+        return functools.partial(self.rule, i)
+
+
+def op(*vjps: Callable | None | EachInput, spec: Spec, name: str | None = None) -> Callable:
+    """Turn a NumPy forward into a recorded op with the given VJPs, one per input.
+
+    A VJP is called as `vjp(g, y, *inputs, **attrs)` with the upstream gradient
+    `g`, the output `y` and the op's inputs, and returns the gradient for its
+    input, already reduced to that input's shape.
+    """
+    rules = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], EachInput) else vjps
+
+    def decorate(forward: Callable) -> Callable:
+        the_op = Op(name or forward.__name__, forward, rules, spec)
+
+        @functools.wraps(forward)
+        def public(*args: Any, **attrs: Any) -> Any:
+            return _apply(the_op, args, attrs)
+
+        public.op = the_op
+        public.spec = spec
+        OPS[the_op.name] = public
+        return public
+
+    return decorate
+
+
+def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
+    """Run an op: plain arrays in give a plain array out; tensors in record a node."""
+    arrays = []
+    has_tensor = record = False
+    for a in args:
+        if isinstance(a, Tensor):
+            has_tensor = True
+            record = record or a.requires_grad
+            arrays.append(a.data)
+        else:
+            arrays.append(a)
+    try:
+        y = op_.forward(*arrays, **attrs)
+    except ValueError as e:
+        shapes = ", ".join(str(a.shape) for a in arrays if isinstance(a, np.ndarray))
+        raise ValueError(f"{op_.name}: {e} (input shapes: {shapes})") from None
+    if not has_tensor:
+        return y
+    out = Tensor._make(y if type(y) is np.ndarray else np.asarray(y))
+    if record and _State.grad_enabled:
+        out.requires_grad = True
+        out._node = Node(op_, args, attrs)
+    if _State.anomaly:
+        _check_finite(out.data, "forward output", out._node, op_)
+    return out
+
+
+class Node:
+    """What one recorded op keeps for backward. `inputs` is None once freed."""
+
+    __slots__ = ("op", "inputs", "attrs", "where")
+
+    def __init__(self, op_: Op, inputs: tuple, attrs: dict) -> None:
+        self.op, self.inputs, self.attrs = op_, inputs, attrs
+        self.where = _user_line() if _State.anomaly else None
+
+
+# ---------------------------------------------------------------- Tensor
+
+
+def _as_array(data: Any, dtype: Any) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.asarray(data, dtype=dtype)
+    if isinstance(data, (np.ndarray, np.generic)):
+        return np.asarray(data)
+    array = np.asarray(data)
+    if array.dtype.kind in "iuf":  # Python numbers and lists take the default float dtype
+        array = array.astype(_State.default_dtype)
+    return array
+
+
+class Tensor:
+    """An ndarray that remembers how it was computed, for backprop.
+
+    NumPy float arrays keep their dtype (and are not copied); Python scalars
+    and lists become the default float dtype (float32).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "name", "_node", "_retain_grad", "__weakref__")
+    __array_ufunc__ = None  # so `ndarray + tensor` calls Tensor.__radd__
+    __hash__ = object.__hash__  # == compares elementwise, so hash by identity
+
+    def __init__(
+        self, data: TensorLike, requires_grad: bool = False, name: str | None = None, dtype=None
+    ) -> None:
+        self.data = _as_array(data, dtype)
+        if requires_grad and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"only floating-point tensors can require gradients, got dtype {self.data.dtype}; "
+                "convert first, e.g. Tensor(data.astype(np.float32), requires_grad=True)"
+            )
+        self.grad: Tensor | None = None
+        self.requires_grad = bool(requires_grad)
+        self.name = name
+        self._node: Node | None = None
+        self._retain_grad = False
+
+    @classmethod
+    def _make(cls, data: np.ndarray) -> Tensor:
+        t = object.__new__(cls)
+        t.data, t.grad, t.requires_grad, t.name, t._node, t._retain_grad = (
+            data, None, False, None, None, False
+        )
+        return t
+
+    # --- array-like attributes
+    shape = property(lambda self: self.data.shape)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: self.data.size)
+    dtype = property(lambda self: self.data.dtype)
+    is_leaf = property(lambda self: self._node is None, doc="True unless an op made this tensor.")
+
+    @property
+    def T(self) -> Tensor:
+        return F.transpose(self)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extras = [f"dtype={self.dtype}"] if self.dtype != _State.default_dtype else []
+        if self._node is not None:
+            extras.append(f"op={self._node.op.name}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return "tensor(" + ", ".join([body, *extras]) + ")"
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        if copy:
+            return np.array(self.data, dtype=dtype)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self) -> float:
+        return self.data.item()
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor._make(self.data)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in `.grad` after backward."""
+        self._retain_grad = True
+
+    def backward(
+        self, grad: TensorLike | None = None, retain_graph: bool = False, create_graph: bool = False
+    ) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's `.grad` that requires grad.
+
+        `grad` is the upstream gradient, needed unless self holds one element.
+        The graph's saved values are freed afterwards unless `retain_graph`.
+        `create_graph` records the backward pass for higher-order gradients.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad: no input of the "
+                "expression had requires_grad=True (or it was computed under no_grad())"
+            )
+        _backprop([self], [grad], retain_graph, create_graph, None)
+
+    # --- operators; all are ops from functional.py
+    def __add__(self, other): return F.add(self, other)  # noqa: E704
+    def __radd__(self, other): return F.add(other, self)  # noqa: E704
+    def __sub__(self, other): return F.sub(self, other)  # noqa: E704
+    def __rsub__(self, other): return F.sub(other, self)  # noqa: E704
+    def __mul__(self, other): return F.mul(self, other)  # noqa: E704
+    def __rmul__(self, other): return F.mul(other, self)  # noqa: E704
+    def __truediv__(self, other): return F.div(self, other)  # noqa: E704
+    def __rtruediv__(self, other): return F.div(other, self)  # noqa: E704
+    def __pow__(self, other): return F.pow(self, other)  # noqa: E704
+    def __rpow__(self, other): return F.pow(other, self)  # noqa: E704
+    def __matmul__(self, other): return F.matmul(self, other)  # noqa: E704
+    def __rmatmul__(self, other): return F.matmul(other, self)  # noqa: E704
+    def __neg__(self): return F.neg(self)  # noqa: E704
+    def __pos__(self): return self  # noqa: E704
+
+    def __getitem__(self, index) -> Tensor:
+        return F.getitem(self, index)
+
+    # Comparisons give plain boolean arrays: they have no gradient.
+    def __eq__(self, other): return self.data == _data(other)  # noqa: E704
+    def __ne__(self, other): return self.data != _data(other)  # noqa: E704
+    def __lt__(self, other): return self.data < _data(other)  # noqa: E704
+    def __le__(self, other): return self.data <= _data(other)  # noqa: E704
+    def __gt__(self, other): return self.data > _data(other)  # noqa: E704
+    def __ge__(self, other): return self.data >= _data(other)  # noqa: E704
+
+    # --- methods mirroring minigrad.functional
+    def sum(self, axis=None, keepdims=False) -> Tensor:
+        return F.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False) -> Tensor:
+        return F.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False) -> Tensor:
+        return F.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False) -> Tensor:
+        return F.min(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape) -> Tensor:
+        return F.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+
+    def transpose(self, *axes) -> Tensor:
+        return F.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes or None)
+
+    def flatten(self) -> Tensor:
+        return F.reshape(self, (-1,))
+
+    def exp(self) -> Tensor: return F.exp(self)  # noqa: E704
+    def log(self) -> Tensor: return F.log(self)  # noqa: E704
+    def sqrt(self) -> Tensor: return F.sqrt(self)  # noqa: E704
+    def abs(self) -> Tensor: return F.abs(self)  # noqa: E704
+    def tanh(self) -> Tensor: return F.tanh(self)  # noqa: E704
+    def sigmoid(self) -> Tensor: return F.sigmoid(self)  # noqa: E704
+    def relu(self) -> Tensor: return F.relu(self)  # noqa: E704
+    def softmax(self, axis=-1) -> Tensor: return F.softmax(self, axis=axis)  # noqa: E704
+    def log_softmax(self, axis=-1) -> Tensor: return F.log_softmax(self, axis=axis)  # noqa: E704
+    def clip(self, lo=None, hi=None) -> Tensor: return F.clip(self, lo, hi)  # noqa: E704
+
+
+def tensor(data: TensorLike, requires_grad: bool = False, name: str | None = None, dtype=None) -> Tensor:
+    """Make a Tensor (same as `Tensor(...)`)."""
+    return Tensor(data, requires_grad=requires_grad, name=name, dtype=dtype)
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+# ---------------------------------------------------------------- backprop
+
+_FREED = (
+    "trying to backward through the graph a second time: its saved values were freed "
+    "after the first backward(). Pass retain_graph=True to the first backward() call "
+    "if you need to backward through the same graph again."
+)
+
+
+def _toposort(roots: list[Tensor]) -> list[Tensor]:
+    """Non-leaf tensors reachable from roots, each before its inputs (no recursion)."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack = [(r, False) for r in roots if r._node is not None]
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        inputs = t._node.inputs
+        if inputs is None:
+            raise RuntimeError(_FREED)
+        for x in inputs:
+            if isinstance(x, Tensor) and x._node is not None and id(x) not in seen:
+                stack.append((x, False))
+    order.reverse()
+    return order
+
+
+def _seed(root: Tensor, grad: TensorLike | None) -> np.ndarray:
+    if grad is None:
+        if root.size != 1:
+            raise RuntimeError(
+                f"backward() without a grad argument needs a one-element output, but this tensor "
+                f"has shape {root.shape}; pass grad= an array of that shape (or reduce it, e.g. .sum())"
+            )
+        return np.ones_like(root.data)
+    seed = np.array(_data(grad), dtype=root.dtype)
+    if seed.shape != root.shape:
+        raise ValueError(f"grad has shape {seed.shape} but the output has shape {root.shape}")
+    return seed
+
+
+def _store_grad(t: Tensor, g: Any, create_graph: bool) -> None:
+    """Accumulate `g` into `t.grad` (a leaf, or a non-leaf that called retain_grad)."""
+    if create_graph:
+        t.grad = g if t.grad is None else t.grad + g
+        return
+    if t.grad is not None:
+        g = t.grad.data + g
+    elif not g.flags.writeable:
+        g = g.copy()  # broadcast views are read-only; .grad must be a real array
+    t.grad = Tensor._make(g)
+
+
+def _backprop(
+    roots: list[Tensor],
+    grads_out: Sequence[TensorLike | None],
+    retain_graph: bool,
+    create_graph: bool,
+    wanted: Sequence[Tensor] | None,
+) -> list | None:
+    """Reverse-mode sweep. Writes `.grad` of leaves, or returns the grads of `wanted`."""
+    retain_graph = retain_graph or create_graph  # the new graph refers to the old one
+    targets = {id(t): i for i, t in enumerate(wanted)} if wanted is not None else None
+    results: list = [None] * len(wanted) if wanted is not None else []
+    pending: dict[int, Any] = {}  # gradient flowing into each non-leaf, summed over its uses
+
+    def deliver(x: Tensor, g: Any) -> None:
+        if not create_graph and g.dtype != x.data.dtype:
+            g = g.astype(x.data.dtype)  # a float32 input gets a float32 gradient
+        if x._node is not None:
+            prev = pending.get(id(x))
+            pending[id(x)] = g if prev is None else prev + g
+        elif targets is None:
+            _store_grad(x, g, create_graph)
+        elif id(x) in targets:
+            i = targets[id(x)]
+            results[i] = g if results[i] is None else results[i] + g
+
+    with _grad_mode(create_graph):
+        order = _toposort(roots)
+        for root, g in zip(roots, grads_out, strict=True):
+            seed = _seed(root, g)
+            deliver(root, Tensor._make(seed) if create_graph else seed)
+
+        for t in order:
+            g = pending.pop(id(t), None)
+            if g is None:
+                continue
+            if targets is None:
+                if t._retain_grad:
+                    _store_grad(t, g, create_graph)
+            elif id(t) in targets:
+                results[targets[id(t)]] = g
+            node = t._node
+            inputs = node.inputs
+            if create_graph:
+                args, y = inputs, t
+            else:
+                args, y = [_data(x) for x in inputs], t.data
+            for i, x in enumerate(inputs):
+                if isinstance(x, Tensor) and x.requires_grad:
+                    vjp = node.op.vjps[i]
+                    if vjp is None:
+                        raise RuntimeError(f"{node.op.name} has no gradient for its input {i}")
+                    gx = vjp(g, y, *args, **node.attrs)
+                    if _State.anomaly:
+                        _check_finite(_data(gx), f"gradient for input {i}", node, node.op)
+                    deliver(x, gx)
+            if not retain_graph:
+                node.inputs = None
+    return results if wanted is not None else None
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: TensorLike | Sequence[TensorLike] | None = None,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+) -> tuple:
+    """Gradients of `outputs` with respect to `inputs`, as a tuple; `.grad` is untouched.
+
+    Like `torch.autograd.grad`. An input that the outputs do not depend on
+    gets None. With `create_graph=True` the gradients are tensors in a graph of
+    their own, so they can be differentiated again (Hessian-vector products).
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, (Tensor, np.ndarray, int, float)):
+        grad_outputs = [grad_outputs]
+    for t in (*outputs, *inputs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"grad() takes tensors, got {type(t).__name__}")
+    results = _backprop(outputs, list(grad_outputs), retain_graph, create_graph, inputs)
+    if create_graph:
+        return tuple(results)
+    return tuple(None if r is None else Tensor._make(r if r.flags.writeable else r.copy()) for r in results)
+
+
+from minigrad import functional as F  # noqa: E402  (functional needs Tensor, defined above)

@@ -1,0 +1,743 @@
+"""The op set: each op is its NumPy forward with its gradient rules beside it.
+
+Read an op as `@op(vjp for input 0, vjp for input 1, ..., spec=...)` over
+its forward. A VJP `(g, y, *inputs, **attrs)` maps the upstream gradient g
+(and the output y) to the gradient for one input. VJPs use only operators
+and the ops of this module, which work on plain arrays (first-order
+backprop, no graph) and on tensors (`create_graph=True`, so the backward
+pass is differentiable again).
+
+The `Spec` under each op tells the gradient checker how to draw valid
+inputs; `tests/test_ops.py` checks every op registered here.
+"""
+
+from __future__ import annotations
+
+import builtins
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from minigrad.engine import EachInput, Spec, Tensor, TensorLike, _data, op, register
+
+__all__ = [
+    "add", "sub", "mul", "div", "neg", "pow", "matmul", "dot",
+    "exp", "log", "sqrt", "sin", "cos", "tanh", "abs",
+    "maximum", "minimum", "where", "clip",
+    "sigmoid", "relu", "leaky_relu", "step",
+    "softmax", "log_softmax", "logsumexp",
+    "sum", "mean", "max", "min",
+    "reshape", "transpose", "broadcast_to", "sum_to", "getitem", "concat", "stack",
+    "linear", "dropout",
+    "mean_squared_error", "cross_entropy_error", "softmax_cross_entropy",
+    "sigmoid_cross_entropy", "accuracy",
+]  # fmt: skip
+
+
+def _keepdims_shape(shape: tuple, axis) -> tuple:
+    """`shape` with the reduced axes kept as 1 (so a reduced gradient broadcasts back)."""
+    if axis is None:
+        return (1,) * len(shape)
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    axes = {a % len(shape) for a in axes}
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _unreduce(g, x_shape: tuple, axis, keepdims: bool):
+    """Broadcast the gradient of a reduction back to the input's shape."""
+    if not keepdims:
+        g = g.reshape(_keepdims_shape(x_shape, axis))
+    return broadcast_to(g, x_shape)
+
+
+# ================================================================ broadcasting
+
+
+def _sum_to_vjp(g, y, x, shape):
+    return broadcast_to(g, x.shape)
+
+
+def _broadcast_to_vjp(g, y, x, shape):
+    return sum_to(g, x.shape)
+
+
+def _shape_case(draw, t):
+    shape = draw(t.shapes())
+    target = draw(t.broadcast_targets(shape))
+    return (draw(t.arrays(shape)), target), {}
+
+
+def _reduce_case(draw, t):
+    shape = draw(t.shapes())
+    target = draw(t.reduce_targets(shape))
+    return (draw(t.arrays(shape)), target), {}
+
+
+@op(_sum_to_vjp, spec=Spec(case=_reduce_case, wrt=(0,)))
+def sum_to(x, shape):
+    """Sum x down to `shape`: the reverse of broadcasting (DeZero's sum_to)."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1)
+    y = x.sum(axis=axes, keepdims=True)
+    return y.reshape(shape) if lead else y
+
+
+@op(_broadcast_to_vjp, spec=Spec(case=_shape_case, wrt=(0,)))
+def broadcast_to(x, shape):
+    """Repeat x along new or length-1 axes to `shape` (a read-only view)."""
+    return x if x.shape == tuple(shape) else np.broadcast_to(x, shape)
+
+
+# ================================================================ arithmetic
+
+
+@op(lambda g, y, a, b: sum_to(g, a.shape),
+    lambda g, y, a, b: sum_to(g, b.shape),
+    spec=Spec(arity=2, ref=lambda a, b: a + b))  # fmt: skip
+def add(a, b):
+    """a + b, broadcasting."""
+    return np.add(a, b)
+
+
+@op(lambda g, y, a, b: sum_to(g, a.shape),
+    lambda g, y, a, b: sum_to(-g, b.shape),
+    spec=Spec(arity=2, ref=lambda a, b: a - b))  # fmt: skip
+def sub(a, b):
+    """a - b, broadcasting."""
+    return np.subtract(a, b)
+
+
+@op(lambda g, y, a, b: sum_to(g * b, a.shape),
+    lambda g, y, a, b: sum_to(g * a, b.shape),
+    spec=Spec(arity=2, ref=lambda a, b: a * b))  # fmt: skip
+def mul(a, b):
+    """a * b, broadcasting."""
+    return np.multiply(a, b)
+
+
+@op(lambda g, y, a, b: sum_to(g / b, a.shape),
+    lambda g, y, a, b: sum_to(-(g * y) / b, b.shape),
+    spec=Spec(arity=2, avoid=(0.0,), ref=lambda a, b: a / b))  # fmt: skip
+def div(a, b):
+    """a / b, broadcasting."""
+    return np.divide(a, b)
+
+
+@op(lambda g, y, x: -g, spec=Spec(ref=lambda x: 0 - x))
+def neg(x):
+    """-x."""
+    return np.negative(x)
+
+
+def _pow_case(draw, t):
+    a_shape, b_shape = draw(t.broadcastable_shapes(2))
+    return (draw(t.arrays(a_shape, low=0.2, high=2.0)), draw(t.arrays(b_shape, low=-2.0, high=2.0))), {}
+
+
+@op(lambda g, y, a, b: sum_to(g * b * a ** (b - 1), a.shape),
+    lambda g, y, a, b: sum_to(g * y * log(a), b.shape),
+    spec=Spec(case=_pow_case, ref=lambda a, b: np.exp(b * np.log(a))))  # fmt: skip
+def pow(a, b):
+    """a ** b, broadcasting (for a gradient with respect to b, a must be positive)."""
+    return np.power(a, b)
+
+
+# ================================================================ matrix products
+
+
+def _swap_last(m):
+    axes = list(range(m.ndim))
+    axes[-2], axes[-1] = axes[-1], axes[-2]
+    return m.transpose(axes)
+
+
+def _matmul_vjp(i, g, y, a, b):
+    # Treat 1-D operands as matrices (a row, b a column), as np.matmul does.
+    a2 = a.reshape((1,) + a.shape) if a.ndim == 1 else a
+    b2 = b.reshape(b.shape + (1,)) if b.ndim == 1 else b
+    batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    g2 = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
+    if i == 0:
+        return sum_to(g2 @ _swap_last(b2), a2.shape).reshape(a.shape)
+    return sum_to(_swap_last(a2) @ g2, b2.shape).reshape(b.shape)
+
+
+def _matmul_case(draw, t):
+    n, k, m = draw(t.sides(3))
+    batch = draw(t.shapes(max_dims=2))
+    a_shape = draw(t.sampled([(k,), batch + (n, k), (n, k)]))
+    b_shape = draw(t.sampled([(k,), (k, m), batch + (k, m)]))
+    return (draw(t.arrays(a_shape)), draw(t.arrays(b_shape))), {}
+
+
+@op(partial(_matmul_vjp, 0), partial(_matmul_vjp, 1),
+    spec=Spec(case=_matmul_case, ref=np.matmul))  # fmt: skip
+def matmul(a, b):
+    """a @ b with NumPy's rules (batched, 1-D operands as vectors)."""
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        raise ValueError("matmul needs operands with at least one dimension; use mul for scalars")
+    ka, kb = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if ka != kb:
+        raise ValueError(
+            f"shapes {a.shape} and {b.shape} are not aligned: {ka} (last dim of the first) "
+            f"!= {kb} (the second's {'only' if b.ndim == 1 else 'second-to-last'} dim)"
+        )
+    return np.matmul(a, b)
+
+
+def _dot_case(draw, t):
+    n, k, m = draw(t.sides(3))
+    a_shape = draw(t.sampled([(k,), (n, k)]))
+    b_shape = draw(t.sampled([(k,), (k, m)]))
+    return (draw(t.arrays(a_shape)), draw(t.arrays(b_shape))), {}
+
+
+@register(Spec(case=_dot_case, ref=np.dot))
+def dot(a: TensorLike, b: TensorLike) -> Tensor:
+    """np.dot for 1-D and 2-D operands (the book's `np.dot(x, W)`); matmul for batches."""
+    if not (1 <= np.ndim(_data(a)) <= 2 and 1 <= np.ndim(_data(b)) <= 2):
+        raise ValueError(
+            f"dot takes 1-D or 2-D operands, got shapes {np.shape(_data(a))} and {np.shape(_data(b))}; "
+            "use matmul for batched products"
+        )
+    return matmul(a, b)
+
+
+def _linear_vjp_x(g, y, x, w, b=None):
+    return g @ w.T
+
+
+def _linear_vjp_w(g, y, x, w, b=None):
+    k = w.shape[0]
+    return x.reshape((-1, k)).T @ g.reshape((-1, w.shape[1]))
+
+
+def _linear_vjp_b(g, y, x, w, b):
+    return sum_to(g, b.shape)
+
+
+def _linear_case(draw, t):
+    n, k, m = draw(t.sides(3))
+    batch = draw(t.shapes(max_dims=1))
+    args = (draw(t.arrays(batch + (n, k))), draw(t.arrays((k, m))))
+    if draw(t.booleans()):
+        args += (draw(t.arrays((m,))),)
+    return args, {}
+
+
+@op(_linear_vjp_x, _linear_vjp_w, _linear_vjp_b,
+    spec=Spec(case=_linear_case, ref=lambda x, w, b=None: x @ w + (0 if b is None else b)))  # fmt: skip
+def linear(x, w, b=None):
+    """x W + b, fused (one node instead of two): the affine layer of the book."""
+    if x.shape[-1] != w.shape[0]:
+        raise ValueError(f"shapes {x.shape} and {w.shape} are not aligned: {x.shape[-1]} != {w.shape[0]}")
+    y = np.matmul(x, w)
+    if b is not None:
+        y += b  # y is our own fresh array
+    return y
+
+
+# ================================================================ elementwise math
+
+
+@op(lambda g, y, x: g * y, spec=Spec(ref=lambda x: np.e**x))
+def exp(x):
+    """e^x."""
+    return np.exp(x)
+
+
+@op(lambda g, y, x: g / x, spec=Spec(low=0.1, high=3.0, ref=lambda x: np.log2(x) / np.log2(np.e)))
+def log(x):
+    """Natural logarithm (x > 0)."""
+    return np.log(x)
+
+
+@op(lambda g, y, x: g / (y * 2), spec=Spec(low=0.1, high=3.0, ref=lambda x: x**0.5))
+def sqrt(x):
+    """Square root (x > 0 for a finite gradient)."""
+    return np.sqrt(x)
+
+
+@op(lambda g, y, x: g * cos(x), spec=Spec(low=-3.0, high=3.0, ref=lambda x: np.cos(x - np.pi / 2)))
+def sin(x):
+    """sin x."""
+    return np.sin(x)
+
+
+@op(lambda g, y, x: -(g * sin(x)), spec=Spec(low=-3.0, high=3.0, ref=lambda x: np.sin(x + np.pi / 2)))
+def cos(x):
+    """cos x."""
+    return np.cos(x)
+
+
+@op(lambda g, y, x: g * (1 - y * y), spec=Spec(ref=lambda x: (np.exp(2 * x) - 1) / (np.exp(2 * x) + 1)))
+def tanh(x):
+    """tanh x; its derivative is 1 - tanh^2 x."""
+    return np.tanh(x)
+
+
+@op(lambda g, y, x: g * np.sign(_data(x)), spec=Spec(avoid=(0.0,), ref=lambda x: np.sqrt(x * x)))
+def abs(x):
+    """|x|; the gradient at 0 is taken as 0."""
+    return np.abs(x)
+
+
+# ================================================================ selection
+
+
+def _select_vjp(winner, i, g, y, a, b):
+    # This input's share: 1 where it wins, 1/2 at a tie, 0 where the other wins.
+    mine, other = (_data(a), _data(b)) if i == 0 else (_data(b), _data(a))
+    share = (winner(mine, other) + (mine == other) * 0.5).astype(_data(g).dtype)
+    return sum_to(g * share, (a, b)[i].shape)
+
+
+@op(partial(_select_vjp, np.greater, 0), partial(_select_vjp, np.greater, 1),
+    spec=Spec(arity=2, ref=lambda a, b: np.where(a >= b, a, b)))  # fmt: skip
+def maximum(a, b):
+    """Elementwise max; at a tie the gradient is split evenly between a and b."""
+    return np.maximum(a, b)
+
+
+@op(partial(_select_vjp, np.less, 0), partial(_select_vjp, np.less, 1),
+    spec=Spec(arity=2, ref=lambda a, b: np.where(a <= b, a, b)))  # fmt: skip
+def minimum(a, b):
+    """Elementwise min; at a tie the gradient is split evenly between a and b."""
+    return np.minimum(a, b)
+
+
+def _where_case(draw, t):
+    c_shape, a_shape, b_shape = draw(t.broadcastable_shapes(3))
+    cond = draw(t.arrays(c_shape, dtype=bool))
+    return (cond, draw(t.arrays(a_shape)), draw(t.arrays(b_shape))), {}
+
+
+@op(None,
+    lambda g, y, c, a, b: sum_to(where(c, g, 0), a.shape),
+    lambda g, y, c, a, b: sum_to(where(c, 0, g), b.shape),
+    spec=Spec(case=_where_case, wrt=(1, 2), ref=lambda c, a, b: c * a + ~c * b))  # fmt: skip
+def where(cond, a, b):
+    """a where cond is true, else b; the branch not taken gets no gradient.
+
+    The classic trap: `where(x > 0, sqrt(x), 0)` still computes sqrt at negative
+    x, and backward multiplies its NaN gradient by zero, which is NaN. Mask the
+    input before the op instead: `sqrt(where(x > 0, x, 1))`.
+    """
+    return np.where(cond, a, b)
+
+
+def _clip_case(draw, t):
+    shape = draw(t.shapes())
+    lo, hi = sorted(draw(t.sampled([(-1.0, 1.0), (-0.5, 0.7), (0.0, 2.5)])))
+    return (draw(t.arrays(shape, avoid=(lo, hi))), lo, hi), {}
+
+
+@op(lambda g, y, x, lo=None, hi=None: g * _inside(_data(x), lo, hi), None, None,
+    spec=Spec(case=_clip_case, wrt=(0,), ref=lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi)))  # fmt: skip
+def clip(x, lo=None, hi=None):
+    """x limited to [lo, hi]; the gradient passes only strictly inside the bounds."""
+    return np.clip(x, lo, hi)
+
+
+def _inside(x, lo, hi):
+    mask = np.ones(x.shape, dtype=bool)
+    if lo is not None:
+        mask &= x > lo
+    if hi is not None:
+        mask &= x < hi
+    return mask
+
+
+# ================================================================ activations
+
+
+def _sigmoid_ref(x):
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-x))
+
+
+@op(lambda g, y, x: g * y * (1 - y), spec=Spec(low=-6.0, high=6.0, ref=_sigmoid_ref))
+def sigmoid(x):
+    """1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2 so it never overflows."""
+    return np.tanh(x * 0.5) * 0.5 + 0.5
+
+
+@op(lambda g, y, x: g * (_data(x) > 0), spec=Spec(avoid=(0.0,), ref=lambda x: x * (x > 0)))
+def relu(x):
+    """max(x, 0); relu'(0) is taken as 0."""
+    return np.maximum(x, 0)
+
+
+def _leaky_slope(x, slope):
+    return np.where(_data(x) > 0, 1, slope).astype(_data(x).dtype)
+
+
+def _leaky_case(draw, t):
+    shape = draw(t.shapes())
+    return (draw(t.arrays(shape, avoid=(0.0,))),), {"slope": draw(t.sampled([0.01, 0.2]))}
+
+
+@op(lambda g, y, x, slope=0.01: g * _leaky_slope(x, slope),
+    spec=Spec(case=_leaky_case, ref=lambda x, slope=0.01: np.maximum(x, slope * x)))  # fmt: skip
+def leaky_relu(x, slope=0.01):
+    """x for x > 0, slope * x otherwise; the gradient at 0 is taken as slope."""
+    return x * _leaky_slope(x, slope)
+
+
+@op(lambda g, y, x: g * 0, spec=Spec(avoid=(0.0,), ref=lambda x: np.heaviside(x, 0.0)))
+def step(x):
+    """The step function of the perceptron: 1 for x > 0, else 0.
+
+    Its gradient is zero wherever it exists (everywhere but 0, where it is
+    taken as 0 too), which is why learning needs sigmoid or ReLU instead.
+    """
+    return (x > 0).astype(x.dtype)
+
+
+# ================================================================ softmax family
+
+
+def _axis_case(draw, t):
+    shape = draw(t.shapes(min_dims=1))
+    return (draw(t.arrays(shape, low=-5.0, high=5.0)),), {"axis": draw(t.axes(len(shape)))}
+
+
+def _softmax_ref(x, axis=-1):
+    e = np.exp(x)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@op(lambda g, y, x, axis=-1: y * (g - (g * y).sum(axis=axis, keepdims=True)),
+    spec=Spec(case=_axis_case, ref=_softmax_ref))  # fmt: skip
+def softmax(x, axis=-1):
+    """exp(x_k) / sum_i exp(x_i) along axis, shifted by the max so it cannot overflow."""
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+@op(lambda g, y, x, axis=-1: g - exp(y) * g.sum(axis=axis, keepdims=True),
+    spec=Spec(case=_axis_case, ref=lambda x, axis=-1: np.log(_softmax_ref(x, axis))))  # fmt: skip
+def log_softmax(x, axis=-1):
+    """log(softmax(x)) computed as x - logsumexp(x), stable for any x."""
+    return x - _logsumexp(x, axis, keepdims=True)
+
+
+def _logsumexp(x, axis, keepdims):
+    m = x.max(axis=axis, keepdims=True)
+    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    return out if keepdims else out.squeeze(axis)
+
+
+def _logsumexp_case(draw, t):
+    (x,), kw = _axis_case(draw, t)
+    return (x,), {**kw, "keepdims": draw(t.booleans())}
+
+
+@op(lambda g, y, x, axis=-1, keepdims=False:
+        _unreduce(g, x.shape, axis, keepdims) * exp(x - _unreduce(y, x.shape, axis, keepdims)),
+    spec=Spec(case=_logsumexp_case, ref=lambda x, axis=-1, keepdims=False: np.log(np.exp(x).sum(axis=axis, keepdims=keepdims))))  # fmt: skip
+def logsumexp(x, axis=-1, keepdims=False):
+    """log(sum(exp(x))) along axis, without overflow."""
+    return _logsumexp(x, axis, keepdims)
+
+
+# ================================================================ reductions
+
+
+def _reduction_case(draw, t, **kw):
+    shape = draw(t.shapes())
+    x = draw(t.arrays(shape, **kw))
+    return (x,), {"axis": draw(t.axes(len(shape), allow_none=True, allow_tuple=True)), "keepdims": draw(t.booleans())}
+
+
+def _max_vjp(g, y, x, axis=None, keepdims=False):
+    # Tied maxima share the gradient evenly.
+    y_kept = _data(y) if keepdims else _data(y).reshape(_keepdims_shape(x.shape, axis))
+    mask = _data(x) == y_kept
+    share = (mask / mask.sum(axis=axis, keepdims=True)).astype(_data(x).dtype)
+    return _unreduce(g, x.shape, axis, keepdims) * share
+
+
+@op(lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis, keepdims),
+    spec=Spec(case=_reduction_case, ref=lambda x, axis=None, keepdims=False: np.add.reduce(x, axis=axis, keepdims=keepdims)))  # fmt: skip
+def sum(x, axis=None, keepdims=False):
+    """Sum over axis (int, tuple or None for all)."""
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+@op(lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis, keepdims) * (y.size / x.size),
+    spec=Spec(case=_reduction_case, ref=lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims) * (np.sum(x, axis=axis, keepdims=keepdims).size / x.size)))  # fmt: skip
+def mean(x, axis=None, keepdims=False):
+    """Mean over axis (int, tuple or None for all)."""
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+@op(_max_vjp, spec=Spec(case=partial(_reduction_case, distinct=True), ref=lambda x, axis=None, keepdims=False: -np.min(-x, axis=axis, keepdims=keepdims)))  # fmt: skip
+def max(x, axis=None, keepdims=False):
+    """Maximum over axis; tied maxima split the gradient evenly."""
+    return np.max(x, axis=axis, keepdims=keepdims)
+
+
+@op(_max_vjp, spec=Spec(case=partial(_reduction_case, distinct=True), ref=lambda x, axis=None, keepdims=False: -np.max(-x, axis=axis, keepdims=keepdims)))  # fmt: skip
+def min(x, axis=None, keepdims=False):
+    """Minimum over axis; tied minima split the gradient evenly."""
+    return np.min(x, axis=axis, keepdims=keepdims)
+
+
+# ================================================================ shapes and indexing
+
+
+def _reshape_case(draw, t):
+    shape = draw(t.shapes())
+    return (draw(t.arrays(shape)), draw(t.reshape_targets(shape))), {}
+
+
+@op(lambda g, y, x, shape: g.reshape(x.shape), None,
+    spec=Spec(case=_reshape_case, wrt=(0,), ref=lambda x, shape: x.ravel().reshape(shape)))  # fmt: skip
+def reshape(x, shape):
+    """The same elements in a new shape (one entry may be -1)."""
+    return np.reshape(x, shape)
+
+
+def _transpose_vjp(g, y, x, axes=None):
+    return g.transpose() if axes is None else g.transpose(tuple(int(i) for i in np.argsort(axes)))
+
+
+def _transpose_case(draw, t):
+    shape = draw(t.shapes())
+    return (draw(t.arrays(shape)),), {"axes": draw(t.permutations(len(shape)))}
+
+
+@op(_transpose_vjp, spec=Spec(case=_transpose_case, ref=np.transpose))  # fmt: skip
+def transpose(x, axes=None):
+    """Permute axes; with no axes, reverse them (NumPy's rule)."""
+    return np.transpose(x, axes)
+
+
+@op(lambda g, y, x, index: _scatter(g, x.shape, index),
+    spec=Spec(case=lambda draw, t: t.index_case(draw), ref=lambda x, index: np.take(x.ravel(), np.arange(x.size).reshape(x.shape)[index])))  # fmt: skip
+def getitem(x, index):
+    """x[index], basic or integer-array indexing; repeated indices sum their gradients."""
+    return x[index]
+
+
+@op(lambda g, y, x, shape, index: getitem(g, index),
+    spec=Spec(case=lambda draw, t: t.scatter_case(draw), ref=lambda x, shape, index: _scatter_ref(x, shape, index)), name="getitem_grad")  # fmt: skip
+def _scatter(x, shape, index):
+    """The gradient of getitem: zeros of `shape` with x added at `index`."""
+    out = np.zeros(shape, dtype=x.dtype)
+    np.add.at(out, index, x)
+    return out
+
+
+def _scatter_ref(x, shape, index):
+    out = np.zeros(shape, dtype=x.dtype)
+    flat = np.arange(out.size).reshape(shape)[index]
+    np.add.at(out.reshape(-1), np.broadcast_to(flat, x.shape).ravel(), x.ravel())
+    return out
+
+
+def _concat_vjp(i, g, y, *xs, axis=0):
+    axis = axis % y.ndim
+    start = builtins.sum(x.shape[axis] for x in xs[:i])
+    return g[(slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),)]
+
+
+def _stack_vjp(i, g, y, *xs, axis=0):
+    return g[(slice(None),) * (axis % y.ndim) + (i,)]
+
+
+@op(EachInput(_concat_vjp), spec=Spec(case=lambda draw, t: t.concat_case(draw, same_shape=False)), name="concat")
+def _concat(*xs, axis=0):
+    return np.concatenate(xs, axis=axis)
+
+
+@op(EachInput(_stack_vjp), spec=Spec(case=lambda draw, t: t.concat_case(draw, same_shape=True)), name="stack")
+def _stack(*xs, axis=0):
+    return np.stack(xs, axis=axis)
+
+
+def concat(xs: list[TensorLike], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (np.concatenate)."""
+    return _concat(*xs, axis=axis)
+
+
+def stack(xs: list[TensorLike], axis: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis (np.stack)."""
+    return _stack(*xs, axis=axis)
+
+
+# ================================================================ losses and layers
+
+
+def _dropout_case(draw, t):
+    shape = draw(t.shapes())
+    return (draw(t.arrays(shape)),), {"p": draw(t.sampled([0.2, 0.5])), "rng": draw(t.sides(1))[0]}
+
+
+@register(Spec(case=_dropout_case, ref=lambda x, p, rng: x * (np.random.default_rng(rng).random(x.shape) >= p) / (1 - p)))
+def dropout(x: TensorLike, p: float = 0.5, training: bool = True, rng: Any = None) -> Tensor:
+    """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p).
+
+    Identity when not training. `rng` is a numpy Generator or a seed (a seed
+    gives the same mask on every call, which is what gradient checks need).
+    """
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    if not training or p == 0:
+        return x
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    data = _data(x)
+    keep = rng.random(data.shape) >= p
+    return x * (keep / (1 - p)).astype(data.dtype)
+
+
+def _check_labels(name: str, x: np.ndarray, t: Any) -> None:
+    """Scores x are (N, C) or (C,); labels t are class indices (N,) or () or one-hot like x."""
+    if x.ndim not in (1, 2):
+        raise ValueError(f"{name}: expected scores of shape (N, C) or (C,), got shape {x.shape}")
+    t = np.asarray(t)
+    if t.shape == x.shape:
+        return
+    if t.shape == x.shape[:-1] and t.dtype.kind in "iu":
+        if t.size and (t.min() < 0 or t.max() >= x.shape[-1]):
+            raise ValueError(f"{name}: labels must be in [0, {x.shape[-1]}), got {t.min()}..{t.max()}")
+        return
+    raise ValueError(
+        f"{name}: labels must be integer class indices of shape {x.shape[:-1]} or one-hot of "
+        f"shape {x.shape}, got {t.dtype} labels of shape {t.shape}"
+    )
+
+
+def _one_hot_of(t, x):
+    """t as a one-hot array shaped like x (t may already be one-hot)."""
+    t = np.asarray(t)
+    if t.shape == x.shape:
+        return t.astype(x.dtype, copy=False)
+    onehot = np.zeros(x.shape, dtype=x.dtype)
+    if x.ndim == 1:
+        onehot[t] = 1
+    else:
+        onehot[np.arange(x.shape[0]), t] = 1
+    return onehot
+
+
+def _sce_vjp(g, y, x, t):
+    n = x.shape[0] if x.ndim == 2 else 1
+    return (softmax(x) - _one_hot_of(_data(t), _data(x))) * (g / n)
+
+
+def _sce_case(draw, t):
+    n, c = draw(t.sides(2))
+    x = draw(t.arrays((n, c), low=-4.0, high=4.0))
+    labels = draw(t.class_labels(n, c))
+    if draw(t.booleans()):
+        labels = np.eye(c)[labels]
+    return (x, labels), {}
+
+
+def _sce_ref(x, t):
+    p = _softmax_ref(x)
+    n = x.shape[0] if x.ndim == 2 else 1
+    return -np.sum(_one_hot_of(t, x) * np.log(p)) / n
+
+
+@op(_sce_vjp, None, spec=Spec(case=_sce_case, wrt=(0,), ref=_sce_ref))
+def softmax_cross_entropy(x, t):
+    """Cross-entropy of softmax(x) against labels t, averaged over the batch.
+
+    x holds scores (logits) of shape (N, C); t holds class indices (N,) or
+    one-hot rows (N, C). Fused: forward through log_softmax, and the
+    gradient is the book's (softmax(x) - onehot(t)) / N.
+    """
+    _check_labels("softmax_cross_entropy", x, t)
+    logp = x - _logsumexp(x, -1, keepdims=True)
+    n = x.shape[0] if x.ndim == 2 else 1
+    if np.shape(t) == x.shape:
+        return np.asarray(-(t * logp).sum() / n, dtype=x.dtype)
+    picked = logp[np.arange(n), t] if x.ndim == 2 else logp[t]
+    return np.asarray(-picked.sum() / n, dtype=x.dtype)
+
+
+def _probabilities_case(draw, t):
+    n, c = draw(t.sides(2))
+    y = draw(t.arrays((n, c), low=0.05, high=1.0))
+    labels = draw(t.class_labels(n, c))
+    return (y, np.eye(c)[labels] if draw(t.booleans()) else labels), {}
+
+
+@register(Spec(case=_probabilities_case, wrt=(0,),
+               ref=lambda y, t: -np.sum(_one_hot_of(t, y) * np.log(y + 1e-7)) / (y.shape[0] if y.ndim == 2 else 1)))  # fmt: skip
+def cross_entropy_error(y: TensorLike, t: Any) -> Tensor:
+    """The book's E = -sum(t_k log(y_k + 1e-7)) / N on probabilities y (eq. 4.3).
+
+    t holds class indices or one-hot rows; 1e-7 keeps log away from log(0).
+    """
+    data = _data(y)
+    _check_labels("cross_entropy_error", data, t)
+    n = data.shape[0] if data.ndim == 2 else 1
+    if np.shape(t) == data.shape:
+        return -sum(t * log(y + 1e-7)) / n
+    index = (np.arange(n), t) if data.ndim == 2 else t
+    return -sum(log(getitem(y, index) + 1e-7)) / n
+
+
+def _pair_case(draw, t):
+    shape = draw(t.shapes(min_dims=1))
+    return (draw(t.arrays(shape)), draw(t.arrays(shape))), {}
+
+
+@register(Spec(case=_pair_case, ref=lambda y, t: 0.5 * np.sum((y - t) ** 2) / (y.shape[0] if y.ndim == 2 else 1)))
+def mean_squared_error(y: TensorLike, t: TensorLike) -> Tensor:
+    """The book's E = 1/2 sum (y_k - t_k)^2 (eq. 4.1); a batch (N, ...) is divided by N."""
+    data = _data(y)
+    if data.shape != np.shape(_data(t)):
+        raise ValueError(f"mean_squared_error: y has shape {data.shape} but t has shape {np.shape(_data(t))}")
+    d = y - t
+    n = data.shape[0] if data.ndim == 2 else 1
+    return sum(d * d) * (0.5 / n)
+
+
+def _binary_case(draw, t):
+    shape = draw(t.shapes(min_dims=1))
+    x = draw(t.arrays(shape, low=-4.0, high=4.0, avoid=(0.0,)))
+    labels = draw(t.arrays(shape, dtype=bool)).astype(np.float64)
+    return (x, labels), {}
+
+
+@register(Spec(case=_binary_case, wrt=(0,),
+               ref=lambda x, t: -np.sum(t * np.log(_sigmoid_ref(x)) + (1 - t) * np.log(1 - _sigmoid_ref(x))) / x.shape[0]))  # fmt: skip
+def sigmoid_cross_entropy(x: TensorLike, t: TensorLike) -> Tensor:
+    """Binary cross-entropy of sigmoid(x) against 0/1 labels t, averaged over axis 0.
+
+    Computed as relu(x) - x t + log(1 + exp(-|x|)), which never overflows.
+    """
+    data = _data(x)
+    if data.shape != np.shape(_data(t)):
+        raise ValueError(f"sigmoid_cross_entropy: x has shape {data.shape} but t has shape {np.shape(_data(t))}")
+    loss = relu(x) - x * t + log(1 + exp(-abs(x)))
+    return sum(loss) / (data.shape[0] if data.ndim else 1)
+
+
+def _accuracy_case(draw, t):
+    n, c = draw(t.sides(2))
+    labels = draw(t.class_labels(n, c))
+    return (draw(t.arrays((n, c))), labels), {}
+
+
+@register(Spec(case=_accuracy_case, differentiable=False,
+               ref=lambda y, t: np.count_nonzero(np.argmax(y, axis=1) == t) / len(t)))  # fmt: skip
+def accuracy(y: TensorLike, t: Any) -> float:
+    """Fraction of rows whose argmax matches the label (indices or one-hot). No gradient."""
+    y, t = np.asarray(_data(y)), np.asarray(_data(t))
+    pred = y.argmax(axis=-1)
+    if t.shape == y.shape:
+        t = t.argmax(axis=-1)
+    if pred.shape != t.shape:
+        raise ValueError(f"accuracy: predictions have shape {pred.shape} but labels have shape {t.shape}")
+    return float(np.mean(pred == t))
