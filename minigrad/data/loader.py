@@ -1,0 +1,61 @@
+"""`DataLoader`: batches of a dataset as tuples of tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from minigrad.data.datasets import Dataset, TensorDataset
+from minigrad.engine import Tensor
+
+
+class DataLoader:
+    """Iterate over a dataset in batches, each a tuple of `Tensor`s.
+
+    A `TensorDataset` (and so `MNIST`) is gathered with one integer-array index
+    per batch; any other `Dataset` is read sample by sample and each field is
+    stacked with `np.stack`. With `shuffle=True` every epoch (every `iter()`)
+    draws a fresh permutation from a NumPy Generator: pass a seed (or a
+    `numpy.random.Generator`) as `generator` for reproducible runs; with None
+    the order differs from run to run.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int = 1,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        generator: int | np.random.Generator | None = None,
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+            raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.generator = np.random.default_rng(generator)
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        if self.drop_last:
+            return n // self.batch_size
+        return -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        n = len(self.dataset)
+        order = self.generator.permutation(n) if self.shuffle else np.arange(n)
+        for b in range(len(self)):
+            index = order[b * self.batch_size : (b + 1) * self.batch_size]
+            yield tuple(Tensor(a) for a in self._gather(index))
+
+    def _gather(self, index: np.ndarray) -> tuple[np.ndarray, ...]:
+        if isinstance(self.dataset, TensorDataset):
+            return self.dataset[index]
+        samples = [self.dataset[int(i)] for i in index]
+        if not isinstance(samples[0], tuple):
+            return (np.stack(samples),)
+        return tuple(np.stack(field) for field in zip(*samples, strict=True))
