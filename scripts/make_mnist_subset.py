@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +37,13 @@ def main() -> None:
         arrays[f"{split}_labels"] = labels[:count].astype(np.uint8)
 
     # Written beside the target and renamed, so a failed run leaves the old file intact.
-    fd, tmp = tempfile.mkstemp(dir=args.out.parent, prefix=f".{args.out.name}.", suffix=".part")
+    tmp = args.out.with_name(f".{args.out.name}.{secrets.token_hex(4)}.part")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             np.savez_compressed(f, **arrays)
         os.replace(tmp, args.out)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes)")
 
 

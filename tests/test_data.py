@@ -266,6 +266,8 @@ def test_download_writes_verified_file(server, tmp_path):
     assert path == tmp_path / "dest" / name
     assert path.read_bytes() == (tmp_path / "www" / "mirror" / name).read_bytes()
     assert os.listdir(tmp_path / "dest") == [name]
+    (tmp_path / "reference").write_bytes(b"")  # the mode an ordinary new file gets (umask)
+    assert path.stat().st_mode == (tmp_path / "reference").stat().st_mode
 
 
 def test_download_checksum_mismatch_leaves_nothing(server, tmp_path):

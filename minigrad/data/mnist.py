@@ -29,7 +29,7 @@ import hashlib
 import http.client
 import math
 import os
-import tempfile
+import secrets
 import urllib.request
 import zlib
 from collections.abc import Sequence
@@ -257,10 +257,12 @@ def download_file(
 
 
 def _fetch(url: str, target: Path, expected_md5: str) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    # Beside the target so os.replace is atomic; opened with "xb" rather than made by
+    # mkstemp so the file gets the user's umask instead of mode 0600.
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
     try:
         digest = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT) as response:
+        with open(tmp, "xb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT) as response:
             with tqdm(total=response.length, unit="B", unit_scale=True, desc=target.name) as bar:
                 while chunk := response.read(1 << 16):
                     out.write(chunk)
@@ -272,7 +274,7 @@ def _fetch(url: str, target: Path, expected_md5: str) -> Path:
             )
         os.replace(tmp, target)
     finally:
-        Path(tmp).unlink(missing_ok=True)  # only left behind if something failed
+        tmp.unlink(missing_ok=True)  # only still there if something failed
     return target
 
 
