@@ -1,7 +1,7 @@
 """minigrad: a small computational-graph autodiff framework on NumPy.
 
-    import minigrad as mg
-    import minigrad.functional as F
+import minigrad as mg
+import minigrad.functional as F
 """
 
 from minigrad import functional

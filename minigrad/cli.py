@@ -8,7 +8,10 @@ import sys
 
 # subcommand -> module with `add_arguments(parser)` and `run(args) -> int`
 COMMANDS = {
-    "train": ("minigrad.train", "train a network (default: the book's two-layer net on embedded MNIST)"),
+    "train": (
+        "minigrad.train",
+        "train a network (default: the book's two-layer net on embedded MNIST)",
+    ),
     "graph": ("minigrad.viz.cli", "render a computational graph with graphviz"),
     "gradcheck": ("minigrad.gradcheck", "check every registered op's gradients numerically"),
 }

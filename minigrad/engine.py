@@ -113,7 +113,9 @@ def _check_finite(array: np.ndarray, what: str, node: Node | None, op: Op) -> No
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         kind = "NaN" if np.isnan(array).any() else "inf"
         where = node.where if node is not None and node.where else _user_line()
-        raise AnomalyError(f"{op.name} produced {kind} in its {what}; the op was created at {where}")
+        raise AnomalyError(
+            f"{op.name} produced {kind} in its {what}; the op was created at {where}"
+        )
 
 
 # ---------------------------------------------------------------- ops
@@ -284,7 +286,12 @@ class Tensor:
     def _make(cls, data: np.ndarray) -> Tensor:
         t = object.__new__(cls)
         t.data, t.grad, t.requires_grad, t.name, t._node, t._retain_grad = (
-            data, None, False, None, None, False
+            data,
+            None,
+            False,
+            None,
+            None,
+            False,
         )
         return t
 
@@ -351,32 +358,30 @@ class Tensor:
             )
         _backprop([self], [grad], retain_graph, create_graph, None)
 
-    # --- operators; all are ops from functional.py
-    def __add__(self, other): return F.add(self, other)  # noqa: E704
-    def __radd__(self, other): return F.add(other, self)  # noqa: E704
-    def __sub__(self, other): return F.sub(self, other)  # noqa: E704
-    def __rsub__(self, other): return F.sub(other, self)  # noqa: E704
-    def __mul__(self, other): return F.mul(self, other)  # noqa: E704
-    def __rmul__(self, other): return F.mul(other, self)  # noqa: E704
-    def __truediv__(self, other): return F.div(self, other)  # noqa: E704
-    def __rtruediv__(self, other): return F.div(other, self)  # noqa: E704
-    def __pow__(self, other): return F.pow(self, other)  # noqa: E704
-    def __rpow__(self, other): return F.pow(other, self)  # noqa: E704
-    def __matmul__(self, other): return F.matmul(self, other)  # noqa: E704
-    def __rmatmul__(self, other): return F.matmul(other, self)  # noqa: E704
-    def __neg__(self): return F.neg(self)  # noqa: E704
-    def __pos__(self): return self  # noqa: E704
-
-    def __getitem__(self, index) -> Tensor:
-        return F.getitem(self, index)
+    # --- operators: each is an op from functional.py
+    __add__ = lambda self, other: F.add(self, other)
+    __radd__ = lambda self, other: F.add(other, self)
+    __sub__ = lambda self, other: F.sub(self, other)
+    __rsub__ = lambda self, other: F.sub(other, self)
+    __mul__ = lambda self, other: F.mul(self, other)
+    __rmul__ = lambda self, other: F.mul(other, self)
+    __truediv__ = lambda self, other: F.div(self, other)
+    __rtruediv__ = lambda self, other: F.div(other, self)
+    __pow__ = lambda self, other: F.pow(self, other)
+    __rpow__ = lambda self, other: F.pow(other, self)
+    __matmul__ = lambda self, other: F.matmul(self, other)
+    __rmatmul__ = lambda self, other: F.matmul(other, self)
+    __neg__ = lambda self: F.neg(self)
+    __pos__ = lambda self: self
+    __getitem__ = lambda self, index: F.getitem(self, _data(index))
 
     # Comparisons give plain boolean arrays: they have no gradient.
-    def __eq__(self, other): return self.data == _data(other)  # noqa: E704
-    def __ne__(self, other): return self.data != _data(other)  # noqa: E704
-    def __lt__(self, other): return self.data < _data(other)  # noqa: E704
-    def __le__(self, other): return self.data <= _data(other)  # noqa: E704
-    def __gt__(self, other): return self.data > _data(other)  # noqa: E704
-    def __ge__(self, other): return self.data >= _data(other)  # noqa: E704
+    __eq__ = lambda self, other: self.data == _data(other)
+    __ne__ = lambda self, other: self.data != _data(other)
+    __lt__ = lambda self, other: self.data < _data(other)
+    __le__ = lambda self, other: self.data <= _data(other)
+    __gt__ = lambda self, other: self.data > _data(other)
+    __ge__ = lambda self, other: self.data >= _data(other)
 
     # --- methods mirroring minigrad.functional
     def sum(self, axis=None, keepdims=False) -> Tensor:
@@ -392,27 +397,33 @@ class Tensor:
         return F.min(self, axis=axis, keepdims=keepdims)
 
     def reshape(self, *shape) -> Tensor:
-        return F.reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+        return F.reshape(
+            self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        )
 
     def transpose(self, *axes) -> Tensor:
-        return F.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes or None)
+        return F.transpose(
+            self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes or None
+        )
 
     def flatten(self) -> Tensor:
         return F.reshape(self, (-1,))
 
-    def exp(self) -> Tensor: return F.exp(self)  # noqa: E704
-    def log(self) -> Tensor: return F.log(self)  # noqa: E704
-    def sqrt(self) -> Tensor: return F.sqrt(self)  # noqa: E704
-    def abs(self) -> Tensor: return F.abs(self)  # noqa: E704
-    def tanh(self) -> Tensor: return F.tanh(self)  # noqa: E704
-    def sigmoid(self) -> Tensor: return F.sigmoid(self)  # noqa: E704
-    def relu(self) -> Tensor: return F.relu(self)  # noqa: E704
-    def softmax(self, axis=-1) -> Tensor: return F.softmax(self, axis=axis)  # noqa: E704
-    def log_softmax(self, axis=-1) -> Tensor: return F.log_softmax(self, axis=axis)  # noqa: E704
-    def clip(self, lo=None, hi=None) -> Tensor: return F.clip(self, lo, hi)  # noqa: E704
+    exp = lambda self: F.exp(self)
+    log = lambda self: F.log(self)
+    sqrt = lambda self: F.sqrt(self)
+    abs = lambda self: F.abs(self)
+    tanh = lambda self: F.tanh(self)
+    sigmoid = lambda self: F.sigmoid(self)
+    relu = lambda self: F.relu(self)
+    softmax = lambda self, axis=-1: F.softmax(self, axis=axis)
+    log_softmax = lambda self, axis=-1: F.log_softmax(self, axis=axis)
+    clip = lambda self, lo=None, hi=None: F.clip(self, lo, hi)
 
 
-def tensor(data: TensorLike, requires_grad: bool = False, name: str | None = None, dtype=None) -> Tensor:
+def tensor(
+    data: TensorLike, requires_grad: bool = False, name: str | None = None, dtype=None
+) -> Tensor:
     """Make a Tensor (same as `Tensor(...)`)."""
     return Tensor(data, requires_grad=requires_grad, name=name, dtype=dtype)
 
@@ -508,8 +519,12 @@ def _backprop(
     with _grad_mode(create_graph):
         order = _toposort(roots)
         for root, g in zip(roots, grads_out, strict=True):
-            seed = _seed(root, g)
-            deliver(root, Tensor._make(seed) if create_graph else seed)
+            if create_graph and isinstance(g, Tensor):
+                _seed(root, g)  # checks the shape; the tensor itself stays in the graph
+                deliver(root, g)
+            else:
+                seed = _seed(root, g)
+                deliver(root, Tensor._make(seed) if create_graph else seed)
 
         for t in order:
             g = pending.pop(id(t), None)
@@ -565,7 +580,9 @@ def grad(
     results = _backprop(outputs, list(grad_outputs), retain_graph, create_graph, inputs)
     if create_graph:
         return tuple(results)
-    return tuple(None if r is None else Tensor._make(r if r.flags.writeable else r.copy()) for r in results)
+    return tuple(
+        None if r is None else Tensor._make(r if r.flags.writeable else r.copy()) for r in results
+    )
 
 
 from minigrad import functional as F  # noqa: E402  (functional needs Tensor, defined above)

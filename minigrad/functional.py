@@ -74,19 +74,29 @@ def _reduce_case(draw, t):
     return (draw(t.arrays(shape)), target), {}
 
 
-@op(_sum_to_vjp, spec=Spec(case=_reduce_case, wrt=(0,)))
+def _sum_to_ref(x, shape):
+    lead = x.reshape((-1,) + x.shape[x.ndim - len(shape) :]).sum(axis=0)
+    return lead.sum(axis=tuple(i for i, n in enumerate(shape) if n == 1), keepdims=True)
+
+
+@op(_sum_to_vjp, spec=Spec(case=_reduce_case, wrt=(0,), ref=_sum_to_ref))
 def sum_to(x, shape):
     """Sum x down to `shape`: the reverse of broadcasting (DeZero's sum_to)."""
     shape = tuple(shape)
     if x.shape == shape:
         return x
     lead = x.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1
+    )
     y = x.sum(axis=axes, keepdims=True)
     return y.reshape(shape) if lead else y
 
 
-@op(_broadcast_to_vjp, spec=Spec(case=_shape_case, wrt=(0,)))
+@op(
+    _broadcast_to_vjp,
+    spec=Spec(case=_shape_case, wrt=(0,), ref=lambda x, shape: x + np.zeros(shape)),
+)
 def broadcast_to(x, shape):
     """Repeat x along new or length-1 axes to `shape` (a read-only view)."""
     return x if x.shape == tuple(shape) else np.broadcast_to(x, shape)
@@ -135,7 +145,10 @@ def neg(x):
 
 def _pow_case(draw, t):
     a_shape, b_shape = draw(t.broadcastable_shapes(2))
-    return (draw(t.arrays(a_shape, low=0.2, high=2.0)), draw(t.arrays(b_shape, low=-2.0, high=2.0))), {}
+    return (
+        draw(t.arrays(a_shape, low=0.2, high=2.0)),
+        draw(t.arrays(b_shape, low=-2.0, high=2.0)),
+    ), {}
 
 
 @op(lambda g, y, a, b: sum_to(g * b * a ** (b - 1), a.shape),
@@ -234,7 +247,9 @@ def _linear_case(draw, t):
 def linear(x, w, b=None):
     """x W + b, fused (one node instead of two): the affine layer of the book."""
     if x.shape[-1] != w.shape[0]:
-        raise ValueError(f"shapes {x.shape} and {w.shape} are not aligned: {x.shape[-1]} != {w.shape[0]}")
+        raise ValueError(
+            f"shapes {x.shape} and {w.shape} are not aligned: {x.shape[-1]} != {w.shape[0]}"
+        )
     y = np.matmul(x, w)
     if b is not None:
         y += b  # y is our own fresh array
@@ -268,13 +283,19 @@ def sin(x):
     return np.sin(x)
 
 
-@op(lambda g, y, x: -(g * sin(x)), spec=Spec(low=-3.0, high=3.0, ref=lambda x: np.sin(x + np.pi / 2)))
+@op(
+    lambda g, y, x: -(g * sin(x)),
+    spec=Spec(low=-3.0, high=3.0, ref=lambda x: np.sin(x + np.pi / 2)),
+)
 def cos(x):
     """cos x."""
     return np.cos(x)
 
 
-@op(lambda g, y, x: g * (1 - y * y), spec=Spec(ref=lambda x: (np.exp(2 * x) - 1) / (np.exp(2 * x) + 1)))
+@op(
+    lambda g, y, x: g * (1 - y * y),
+    spec=Spec(ref=lambda x: (np.exp(2 * x) - 1) / (np.exp(2 * x) + 1)),
+)
 def tanh(x):
     """tanh x; its derivative is 1 - tanh^2 x."""
     return np.tanh(x)
@@ -296,15 +317,21 @@ def _select_vjp(winner, i, g, y, a, b):
     return sum_to(g * share, (a, b)[i].shape)
 
 
+def _select_case(draw, t):
+    a_shape, b_shape = draw(t.broadcastable_shapes(2))
+    a = draw(t.arrays(a_shape))
+    return (a, draw(t.arrays(b_shape, avoid=tuple(a.ravel())))), {}
+
+
 @op(partial(_select_vjp, np.greater, 0), partial(_select_vjp, np.greater, 1),
-    spec=Spec(arity=2, ref=lambda a, b: np.where(a >= b, a, b)))  # fmt: skip
+    spec=Spec(case=_select_case, ref=lambda a, b: np.where(a >= b, a, b)))  # fmt: skip
 def maximum(a, b):
     """Elementwise max; at a tie the gradient is split evenly between a and b."""
     return np.maximum(a, b)
 
 
 @op(partial(_select_vjp, np.less, 0), partial(_select_vjp, np.less, 1),
-    spec=Spec(arity=2, ref=lambda a, b: np.where(a <= b, a, b)))  # fmt: skip
+    spec=Spec(case=_select_case, ref=lambda a, b: np.where(a <= b, a, b)))  # fmt: skip
 def minimum(a, b):
     """Elementwise min; at a tie the gradient is split evenly between a and b."""
     return np.minimum(a, b)
@@ -452,7 +479,10 @@ def logsumexp(x, axis=-1, keepdims=False):
 def _reduction_case(draw, t, **kw):
     shape = draw(t.shapes())
     x = draw(t.arrays(shape, **kw))
-    return (x,), {"axis": draw(t.axes(len(shape), allow_none=True, allow_tuple=True)), "keepdims": draw(t.booleans())}
+    return (x,), {
+        "axis": draw(t.axes(len(shape), allow_none=True, allow_tuple=True)),
+        "keepdims": draw(t.booleans()),
+    }
 
 
 def _max_vjp(g, y, x, axis=None, keepdims=False):
@@ -552,12 +582,12 @@ def _stack_vjp(i, g, y, *xs, axis=0):
     return g[(slice(None),) * (axis % y.ndim) + (i,)]
 
 
-@op(EachInput(_concat_vjp), spec=Spec(case=lambda draw, t: t.concat_case(draw, same_shape=False)), name="concat")
+@op(EachInput(_concat_vjp), spec=Spec(case=lambda draw, t: t.concat_case(draw, same_shape=False), ref=lambda *xs, axis=0: np.concatenate(xs, axis)), name="concat")  # fmt: skip
 def _concat(*xs, axis=0):
     return np.concatenate(xs, axis=axis)
 
 
-@op(EachInput(_stack_vjp), spec=Spec(case=lambda draw, t: t.concat_case(draw, same_shape=True)), name="stack")
+@op(EachInput(_stack_vjp), spec=Spec(case=lambda draw, t: t.concat_case(draw, same_shape=True), ref=lambda *xs, axis=0: np.stack(xs, axis)), name="stack")  # fmt: skip
 def _stack(*xs, axis=0):
     return np.stack(xs, axis=axis)
 
@@ -580,7 +610,12 @@ def _dropout_case(draw, t):
     return (draw(t.arrays(shape)),), {"p": draw(t.sampled([0.2, 0.5])), "rng": draw(t.sides(1))[0]}
 
 
-@register(Spec(case=_dropout_case, ref=lambda x, p, rng: x * (np.random.default_rng(rng).random(x.shape) >= p) / (1 - p)))
+@register(
+    Spec(
+        case=_dropout_case,
+        ref=lambda x, p, rng: x * (np.random.default_rng(rng).random(x.shape) >= p) / (1 - p),
+    )
+)
 def dropout(x: TensorLike, p: float = 0.5, training: bool = True, rng: Any = None) -> Tensor:
     """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p).
 
@@ -606,7 +641,9 @@ def _check_labels(name: str, x: np.ndarray, t: Any) -> None:
         return
     if t.shape == x.shape[:-1] and t.dtype.kind in "iu":
         if t.size and (t.min() < 0 or t.max() >= x.shape[-1]):
-            raise ValueError(f"{name}: labels must be in [0, {x.shape[-1]}), got {t.min()}..{t.max()}")
+            raise ValueError(
+                f"{name}: labels must be in [0, {x.shape[-1]}), got {t.min()}..{t.max()}"
+            )
         return
     raise ValueError(
         f"{name}: labels must be integer class indices of shape {x.shape[:-1]} or one-hot of "
@@ -692,12 +729,19 @@ def _pair_case(draw, t):
     return (draw(t.arrays(shape)), draw(t.arrays(shape))), {}
 
 
-@register(Spec(case=_pair_case, ref=lambda y, t: 0.5 * np.sum((y - t) ** 2) / (y.shape[0] if y.ndim == 2 else 1)))
+@register(
+    Spec(
+        case=_pair_case,
+        ref=lambda y, t: 0.5 * np.sum((y - t) ** 2) / (y.shape[0] if y.ndim == 2 else 1),
+    )
+)
 def mean_squared_error(y: TensorLike, t: TensorLike) -> Tensor:
     """The book's E = 1/2 sum (y_k - t_k)^2 (eq. 4.1); a batch (N, ...) is divided by N."""
     data = _data(y)
     if data.shape != np.shape(_data(t)):
-        raise ValueError(f"mean_squared_error: y has shape {data.shape} but t has shape {np.shape(_data(t))}")
+        raise ValueError(
+            f"mean_squared_error: y has shape {data.shape} but t has shape {np.shape(_data(t))}"
+        )
     d = y - t
     n = data.shape[0] if data.ndim == 2 else 1
     return sum(d * d) * (0.5 / n)
@@ -719,7 +763,9 @@ def sigmoid_cross_entropy(x: TensorLike, t: TensorLike) -> Tensor:
     """
     data = _data(x)
     if data.shape != np.shape(_data(t)):
-        raise ValueError(f"sigmoid_cross_entropy: x has shape {data.shape} but t has shape {np.shape(_data(t))}")
+        raise ValueError(
+            f"sigmoid_cross_entropy: x has shape {data.shape} but t has shape {np.shape(_data(t))}"
+        )
     loss = relu(x) - x * t + log(1 + exp(-abs(x)))
     return sum(loss) / (data.shape[0] if data.ndim else 1)
 
@@ -739,5 +785,7 @@ def accuracy(y: TensorLike, t: Any) -> float:
     if t.shape == y.shape:
         t = t.argmax(axis=-1)
     if pred.shape != t.shape:
-        raise ValueError(f"accuracy: predictions have shape {pred.shape} but labels have shape {t.shape}")
+        raise ValueError(
+            f"accuracy: predictions have shape {pred.shape} but labels have shape {t.shape}"
+        )
     return float(np.mean(pred == t))

@@ -1,0 +1,301 @@
+"""Numerical differentiation, and checking backprop against it.
+
+`numerical_diff` and `numerical_gradient` are the book's central differences
+(section 4.3-4.4). `gradcheck` compares every entry of the Jacobian that
+backprop gives with central differences in float64; `gradgradcheck` does
+the same for the backward pass itself (second derivatives). `fast=True`
+compares one random projection u^T J v instead, for large inputs.
+
+`minigrad gradcheck` runs these on every registered op.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from minigrad.engine import OPS, Tensor, grad
+
+
+def numerical_diff(f: Callable[[float], float], x: float, h: float = 1e-4) -> float:
+    """(f(x + h) - f(x - h)) / 2h: the book's central difference (eq. 4.5)."""
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+def numerical_gradient(f: Callable[[Any], Any], x: Any, h: float = 1e-4) -> np.ndarray:
+    """The gradient of scalar f at x by central differences, one element at a time.
+
+    As in the book, x is perturbed in place, so `f` may ignore its argument
+    and read the same array (or Tensor) through a closure (`lambda w:
+    net.loss(x, t)`). Integer input, which the book's version gets wrong
+    (x + h truncates), is first converted to a float64 copy.
+    """
+    array = x.data if isinstance(x, Tensor) else x
+    if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
+        x = array = np.array(array, dtype=np.float64)
+    result = np.zeros(array.shape, dtype=np.float64)
+    for index in np.ndindex(array.shape):
+        original = array[index]
+        array[index] = original + h
+        up = float(np.asarray(f(x)))
+        array[index] = original - h
+        down = float(np.asarray(f(x)))
+        array[index] = original
+        result[index] = (up - down) / (2 * h)
+    return result.astype(array.dtype)
+
+
+class GradcheckError(AssertionError):
+    """Backprop and central differences disagree."""
+
+
+@dataclass
+class Comparison:
+    """The worst disagreement found between backprop and central differences."""
+
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    failure: str | None = None
+
+
+def _prepare(inputs: tuple) -> tuple[list, list[int]]:
+    """float64 copies of the inputs; float arrays and grad-requiring tensors are differentiated."""
+    args, wrt = [], []
+    for i, x in enumerate(inputs):
+        differentiable = (isinstance(x, Tensor) and x.requires_grad) or (
+            isinstance(x, np.ndarray) and x.dtype.kind == "f"
+        )
+        if differentiable:
+            array = np.array(x.data if isinstance(x, Tensor) else x, dtype=np.float64)
+            bad = ~np.isfinite(array)
+            if bad.any():
+                where = tuple(int(k) for k in np.argwhere(bad)[0])
+                raise ValueError(f"gradcheck: input {i} has a NaN or inf at index {where}")
+            args.append(array)
+            wrt.append(i)
+        else:
+            args.append(x)
+    return args, wrt
+
+
+def _outputs(fn: Callable, args: list, wrt: list[int]) -> tuple[list[Tensor], list]:
+    """fn's outputs as a list of tensors, and the arguments it was called with."""
+    call = [Tensor(a, requires_grad=True) if i in wrt else a for i, a in enumerate(args)]
+    out = fn(*call)
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    return [
+        o if isinstance(o, Tensor) else Tensor(np.asarray(o, dtype=np.float64)) for o in outs
+    ], call
+
+
+def _flat_outputs(fn: Callable, args: list, wrt: list[int]) -> np.ndarray:
+    outs, _ = _outputs(fn, args, wrt)
+    return np.concatenate([np.asarray(o.data, dtype=np.float64).ravel() for o in outs])
+
+
+def _backprop_rows(
+    outs: list[Tensor], tensors: list[Tensor], seeds: list[np.ndarray]
+) -> list[np.ndarray]:
+    """J^T u for the given output seeds u, one flat array per differentiated input."""
+    live = [(o, s) for o, s in zip(outs, seeds, strict=True) if o.requires_grad]
+    if not live:
+        return [np.zeros(t.size) for t in tensors]
+    grads = grad([o for o, _ in live], tensors, [s for _, s in live], retain_graph=True)
+    return [
+        np.zeros(t.size) if g is None else np.asarray(g.data, np.float64).ravel()
+        for g, t in zip(grads, tensors, strict=True)
+    ]
+
+
+def compare(
+    fn: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+    fast: bool = False, seed: int = 0,
+) -> Comparison:  # fmt: skip
+    """Compare backprop's Jacobian of fn with central differences; report the worst entry."""
+    args, wrt = _prepare(inputs)
+    outs, call = _outputs(fn, args, wrt)
+    tensors = [call[i] for i in wrt]
+    sizes = [o.size for o in outs]
+    n_out = sum(sizes)
+    rng = np.random.default_rng(seed)
+
+    def split(flat: np.ndarray) -> list[np.ndarray]:
+        return [
+            p.reshape(o.shape)
+            for p, o in zip(np.split(flat, np.cumsum(sizes)[:-1]), outs, strict=True)
+        ]
+
+    def perturbed(i: int, delta: np.ndarray) -> np.ndarray:
+        moved = list(args)
+        moved[i] = args[i] + delta
+        return _flat_outputs(fn, moved, wrt)
+
+    result = Comparison()
+    if fast:
+        u = rng.standard_normal(n_out)
+        vs = [rng.standard_normal(args[i].shape) for i in wrt]
+        rows = _backprop_rows(outs, tensors, split(u))
+        analytic = sum(float(r @ v.ravel()) for r, v in zip(rows, vs, strict=True))
+        up = [args[i] + eps * v for i, v in zip(wrt, vs, strict=True)]
+        down = [args[i] - eps * v for i, v in zip(wrt, vs, strict=True)]
+        numeric = float(u @ (_flat_outputs(fn, _replace(args, wrt, up), wrt) - _flat_outputs(fn, _replace(args, wrt, down), wrt))) / (2 * eps)  # fmt: skip
+        _judge(
+            result,
+            np.array([[analytic]]),
+            np.array([[numeric]]),
+            atol,
+            rtol,
+            "all inputs (projected)",
+            (),
+        )
+        return result
+
+    jac_rows = [np.zeros((n_out, args[i].size)) for i in wrt]
+    for k in range(n_out):
+        onehot = np.zeros(n_out)
+        onehot[k] = 1.0
+        for j, row in enumerate(_backprop_rows(outs, tensors, split(onehot))):
+            jac_rows[j][k] = row
+    for j, i in enumerate(wrt):
+        numeric = np.zeros((n_out, args[i].size))
+        for e in range(args[i].size):
+            delta = np.zeros(args[i].size)
+            delta[e] = eps
+            delta = delta.reshape(args[i].shape)
+            numeric[:, e] = (perturbed(i, delta) - perturbed(i, -delta)) / (2 * eps)
+        _judge(result, jac_rows[j], numeric, atol, rtol, f"input {i}", args[i].shape)
+    return result
+
+
+def _replace(args: list, wrt: list[int], new: list) -> list:
+    moved = list(args)
+    for i, value in zip(wrt, new, strict=True):
+        moved[i] = value
+    return moved
+
+
+def _judge(result: Comparison, analytic, numeric, atol, rtol, what: str, in_shape) -> None:
+    """Fold one input's Jacobian comparison into `result`, keeping the worst failure."""
+    if analytic.size == 0:
+        return
+    err = np.abs(analytic - numeric)
+    result.max_abs = max(result.max_abs, float(err.max()))
+    result.max_rel = max(result.max_rel, float((err / np.maximum(np.abs(numeric), 1e-12)).max()))
+    excess = err - (atol + rtol * np.abs(numeric))
+    if result.failure is None and (excess > 0).any():
+        k, e = np.unravel_index(int(np.argmax(excess)), excess.shape)
+        in_index = np.unravel_index(e, in_shape) if in_shape else ()
+        result.failure = (
+            f"{what} (shape {tuple(in_shape)}), element {tuple(int(v) for v in in_index)}, "
+            f"output element {int(k)}: backprop {analytic[k, e]:.10g}, numerical {numeric[k, e]:.10g}, "
+            f"abs error {err[k, e]:.3g} > tolerance {atol + rtol * abs(numeric[k, e]):.3g} "
+            f"(atol {atol} + rtol {rtol} * |numerical|)"
+        )
+
+
+def gradcheck(
+    fn: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+    fast: bool = False, seed: int = 0,
+) -> bool:  # fmt: skip
+    """Check fn's backprop gradients against central differences in float64.
+
+    Float arrays and tensors with requires_grad among `inputs` are
+    differentiated; everything else is passed through unchanged. Returns True,
+    or raises GradcheckError naming the input, the worst element, both values
+    and the tolerance.
+    """
+    result = compare(fn, *inputs, eps=eps, atol=atol, rtol=rtol, fast=fast, seed=seed)
+    if result.failure:
+        raise GradcheckError("gradcheck failed for " + result.failure)
+    return True
+
+
+def second_order(fn: Callable, inputs: tuple, seed: int = 0) -> tuple[Callable, tuple]:
+    """The function (inputs, u) -> J(inputs)^T u and the arguments to check it at.
+
+    Checking its gradients checks the recorded backward pass, i.e. second derivatives.
+    """
+    args, wrt = _prepare(inputs)
+    outs, _ = _outputs(fn, args, wrt)
+    rng = np.random.default_rng(seed)
+    seeds = [rng.standard_normal(o.shape) for o in outs]
+    n = len(args)
+
+    def backward_of_fn(*all_args: Any) -> tuple:
+        xs, us = all_args[:n], all_args[n:]
+        out = fn(*xs)
+        out = list(out) if isinstance(out, (tuple, list)) else [out]
+        live = [
+            (o, u)
+            for o, u in zip(out, us, strict=True)
+            if isinstance(o, Tensor) and o.requires_grad
+        ]
+        if not live:
+            return ()
+        wanted = [xs[i] for i in wrt]
+        grads = grad([o for o, _ in live], wanted, [u for _, u in live], create_graph=True)
+        return tuple(g for g in grads if g is not None)
+
+    return backward_of_fn, (
+        *[Tensor(a, requires_grad=True) if i in wrt else a for i, a in enumerate(args)],
+        *seeds,
+    )
+
+
+def gradgradcheck(
+    fn: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+    fast: bool = False, seed: int = 0,
+) -> bool:  # fmt: skip
+    """gradcheck of the backward pass (with create_graph=True): second derivatives."""
+    backward_of_fn, args = second_order(fn, inputs, seed)
+    result = compare(backward_of_fn, *args, eps=eps, atol=atol, rtol=rtol, fast=fast, seed=seed)
+    if result.failure:
+        raise GradcheckError("gradgradcheck failed for " + result.failure)
+    return True
+
+
+# ---------------------------------------------------------------- `minigrad gradcheck`
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ops", nargs="*", help="op names to check (default: all registered ops)")
+    parser.add_argument("--examples", type=int, default=20, help="drawn inputs per op (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from minigrad import testing
+
+    names = args.ops or sorted(OPS)
+    unknown = [n for n in names if n not in OPS]
+    if unknown:
+        print(f"unknown op(s): {', '.join(unknown)}; registered: {', '.join(sorted(OPS))}")
+        return 2
+    if args.examples < 1:
+        print("--examples must be at least 1")
+        return 2
+    print(
+        f"{'op':24} {'order':>5} {'shapes tried':>12} {'max abs err':>12} {'max rel err':>12}  result"
+    )
+    failed = 0
+    for name in names:
+        fn = OPS[name]
+        if not fn.spec.differentiable:
+            continue
+        orders = (1, 2) if fn.spec.twice else (1,)
+        for order in orders:
+            summary = testing.check_op(fn, order, examples=args.examples, seed=args.seed)
+            ok = summary.failure is None
+            failed += not ok
+            print(
+                f"{name:24} {order:>5} {summary.shapes:>12} {summary.max_abs:>12.2e} "
+                f"{summary.max_rel:>12.2e}  {'pass' if ok else 'FAIL'}"
+            )
+            if not ok:
+                print(f"    {summary.failure}")
+    print(f"{failed} failed" if failed else "all passed")
+    return 1 if failed else 0
