@@ -1,0 +1,405 @@
+"""The engine: backprop's algebra, graph lifetime, higher order, grad modes, errors."""
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad import testing as mt
+
+
+def leaf(values, dtype=np.float64):
+    return mg.Tensor(np.array(values, dtype=dtype), requires_grad=True)
+
+
+# ---------------------------------------------------------------- algebra of backprop
+
+
+@given(mt.arrays(mt.SHAPE))
+def test_gradient_of_x_plus_x_is_two(x):
+    t = mg.Tensor(x, requires_grad=True)
+    (t + t).sum().backward()
+    np.testing.assert_array_equal(t.grad.data, np.full(x.shape, 2.0))
+
+
+@given(mt.broadcastable_shapes(2).flatmap(lambda s: st.tuples(mt.arrays(s[0]), mt.arrays(s[1]))))
+def test_gradient_of_sum_x_times_y_is_y_summed_to_x(xy):
+    x, y = xy
+    tx, ty = mg.Tensor(x, requires_grad=True), mg.Tensor(y, requires_grad=True)
+    (tx * ty).sum().backward()
+    full = np.broadcast_shapes(x.shape, y.shape)
+    np.testing.assert_allclose(tx.grad.data, F.sum_to(np.broadcast_to(y, full), x.shape))
+    np.testing.assert_allclose(ty.grad.data, F.sum_to(np.broadcast_to(x, full), y.shape))
+
+
+def test_reused_non_leaf_accumulates_from_every_use():
+    x = leaf(3.0)
+    h = x * x  # used three times below
+    y = h * h + h
+    y.backward()
+    # y = x^4 + x^2, dy/dx = 4x^3 + 2x
+    assert x.grad.item() == pytest.approx(4 * 27 + 6)
+
+
+@given(mt.arrays((3, 2)), mt.arrays((3, 2)), st.floats(-3, 3), st.floats(-3, 3))
+def test_backward_is_linear_in_the_seed(x, u, a, b):
+    def vjp(seed):
+        t = mg.Tensor(x, requires_grad=True)
+        F.tanh(t * t).backward(seed)
+        return t.grad.data
+
+    np.testing.assert_allclose(vjp(a * u + b * u * u), a * vjp(u) + b * vjp(u * u), atol=1e-12)
+
+
+def test_gradients_accumulate_across_backward_calls():
+    x = leaf([1.0, 2.0])
+    (x * x).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.data, 2 * np.array([1.0, 2.0]) + 3)
+    x.zero_grad()
+    assert x.grad is None
+
+
+def test_sibling_leaf_gradients_do_not_share_memory():
+    a, b = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    (a + b).sum().backward()
+    a.grad.data[0] = 100.0
+    assert b.grad.data[0] == 1.0
+
+
+def test_no_gradient_under_no_grad_or_through_detach():
+    x = leaf([1.0, 2.0])
+    with mg.no_grad():
+        y = x * 2
+        with mg.enable_grad():
+            z = x * 2
+    assert not y.requires_grad and y.is_leaf
+    assert z.requires_grad
+    w = (x.detach() * x).sum()
+    w.backward()
+    np.testing.assert_array_equal(x.grad.data, [1.0, 2.0])  # only the non-detached factor
+
+
+def test_only_leaves_keep_grad_unless_retained():
+    x = leaf(2.0)
+    h = x * 3
+    k = h * 1
+    k.retain_grad()
+    (k * k).backward()
+    assert h.grad is None
+    assert k.grad.item() == pytest.approx(12.0)
+    assert x.grad.item() == pytest.approx(36.0)
+
+
+def test_reflected_operators_with_scalars_and_arrays():
+    x = leaf([1.0, 2.0])
+    y = 2 - x + np.array([1.0, 1.0]) * x / 4 + 1 / x + 2**x
+    assert isinstance(y, mg.Tensor)
+    y.sum().backward()
+    expected = -1 + 0.25 - 1 / np.array([1.0, 4.0]) + np.log(2) * 2.0 ** np.array([1.0, 2.0])
+    np.testing.assert_allclose(x.grad.data, expected)
+
+
+def test_indexing_scatters_gradient_and_sums_repeats():
+    x = leaf(np.arange(12.0).reshape(3, 4))
+    x[np.array([0, 2, 0]), 1:3].sum().backward()
+    expected = np.zeros((3, 4))
+    expected[0, 1:3] = 2
+    expected[2, 1:3] = 1
+    np.testing.assert_array_equal(x.grad.data, expected)
+
+
+def test_comparisons_return_boolean_arrays():
+    x = leaf([1.0, 2.0, 3.0])
+    assert isinstance(x > 2, np.ndarray) and (x > 2).dtype == bool
+    np.testing.assert_array_equal(x == np.array([1.0, 0.0, 3.0]), [True, False, True])
+
+
+# ---------------------------------------------------------------- conventions at kinks
+
+
+@pytest.mark.parametrize(
+    "fn, x, expected",
+    [
+        (F.relu, 0.0, 0.0),
+        (F.abs, 0.0, 0.0),
+        (F.step, 0.0, 0.0),
+        (F.step, 1.0, 0.0),
+        (lambda t: F.clip(t, 0.0, 1.0), 0.0, 0.0),
+        (lambda t: F.clip(t, 0.0, 1.0), 1.0, 0.0),
+        (lambda t: F.clip(t, 0.0, 1.0), 0.5, 1.0),
+        (lambda t: F.maximum(t, mg.tensor(2.0, dtype=np.float64)), 2.0, 0.5),
+        (lambda t: F.minimum(t, 2.0), 2.0, 0.5),
+        (lambda t: F.leaky_relu(t, 0.1), 0.0, 0.1),
+    ],
+)
+def test_gradient_at_non_differentiable_points(fn, x, expected):
+    t = leaf(x)
+    fn(t).sum().backward()
+    assert t.grad.item() == expected
+
+
+def test_tied_maxima_split_the_gradient_evenly():
+    x = leaf([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    x.max(axis=1).sum().backward()
+    np.testing.assert_allclose(x.grad.data, [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+
+
+def test_where_sends_nothing_to_the_branch_not_taken_and_the_masking_fix_works():
+    x = leaf([-1.0, 4.0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        F.where(x > 0, F.sqrt(x), 0.0).sum().backward()
+    assert np.isnan(x.grad.data[0])  # the documented trap: sqrt's own gradient is NaN at -1
+    x.zero_grad()
+    F.where(x > 0, F.sqrt(F.where(x > 0, x, 1.0)), 0.0).sum().backward()
+    np.testing.assert_allclose(x.grad.data, [0.0, 0.25])
+
+
+# ---------------------------------------------------------------- numerics
+
+
+def test_stable_forms_do_not_overflow():
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        x = mg.tensor([1010.0, 1000.0, 990.0])
+        assert np.all(np.isfinite(F.softmax(x).data))
+        assert np.all(np.isfinite(F.log_softmax(x).data))
+        assert F.sigmoid(mg.tensor([-1000.0])).item() == 0.0
+        assert F.sigmoid(mg.tensor([1000.0])).item() == 1.0
+        loss = F.softmax_cross_entropy(mg.tensor([[1000.0, -1000.0]]), np.array([1]))
+        assert loss.item() == pytest.approx(2000.0)
+
+
+def test_book_softmax_values():
+    y = F.softmax(mg.tensor([0.3, 2.9, 4.0], dtype=np.float64))
+    np.testing.assert_allclose(y.data, [0.01821127, 0.24519181, 0.73659691], atol=5e-9)
+
+
+def test_softmax_cross_entropy_gradient_is_the_books_formula():
+    x = leaf([[0.1, 2.0, -1.0], [0.5, 0.5, 3.0]])
+    t = np.array([1, 2])
+    F.softmax_cross_entropy(x, t).backward()
+    p = np.exp(x.data) / np.exp(x.data).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(x.grad.data, (p - np.eye(3)[t]) / 2)
+    x.zero_grad()
+    F.softmax_cross_entropy(x, np.eye(3)[t]).backward()  # one-hot labels agree
+    np.testing.assert_allclose(x.grad.data, (p - np.eye(3)[t]) / 2)
+
+
+# ---------------------------------------------------------------- dtypes
+
+
+def test_dtype_rules():
+    assert mg.tensor([1, 2]).dtype == np.float32  # Python lists become the default float
+    assert mg.tensor(np.arange(3)).dtype == np.int64  # NumPy arrays keep theirs
+    x32 = leaf([1.0], np.float32)
+    assert (x32 * 2.5).dtype == np.float32  # a Python scalar never promotes
+    x64 = leaf([1.0], np.float64)
+    assert (x64 * 2.5).dtype == np.float64
+    assert (x32 + np.ones(1, np.float64)).dtype == np.float64  # NumPy's promotion
+    y = (x32 * np.ones(1, np.float64)).sum()
+    y.backward()
+    assert x32.grad.dtype == np.float32  # but a gradient always has its input's dtype
+
+
+def test_set_default_dtype():
+    try:
+        mg.set_default_dtype(np.float64)
+        assert mg.tensor(1.0).dtype == np.float64
+        with pytest.raises(TypeError, match="float dtype"):
+            mg.set_default_dtype(np.int32)
+    finally:
+        mg.set_default_dtype(np.float32)
+
+
+# ---------------------------------------------------------------- graph lifetime
+
+
+def test_a_100000_op_chain_backprops_without_recursion():
+    x = leaf(0.0)
+    y = x
+    for _ in range(100_000):
+        y = y + 1.0
+    y.backward()
+    assert x.grad.item() == 1.0
+
+
+def test_graph_is_freed_when_the_output_is_dropped():
+    x = leaf(np.ones(3))
+    y = F.tanh(x * 2).sum()
+    inner = weakref.ref(y._node.inputs[0])
+    deeper = weakref.ref(y._node.inputs[0]._node.inputs[0])
+    gc.disable()
+    try:
+        del y
+        assert inner() is None and deeper() is None  # freed by reference counting: no cycles
+    finally:
+        gc.enable()
+
+
+def test_backward_releases_saved_values_and_a_second_backward_explains():
+    x = leaf(np.ones(3))
+    h = x * 2
+    y = (h * h).sum()
+    big = weakref.ref(h)
+    y.backward()
+    assert y._node.inputs is None
+    del h
+    assert big() is None  # the intermediate was only kept alive by the graph
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = leaf(2.0)
+    y = x * x
+    y.backward(retain_graph=True)
+    y.backward()
+    assert x.grad.item() == 8.0
+
+
+# ---------------------------------------------------------------- higher order
+
+
+def test_derivatives_of_tanh_to_several_orders():
+    x = leaf(0.5)
+    t = np.tanh(0.5)
+    expected = [1 - t**2, -2 * t * (1 - t**2), (1 - t**2) * (6 * t**2 - 2)]
+    g = F.tanh(x)
+    for want in expected:
+        (g,) = mg.grad(g, x, create_graph=True)
+        assert g.item() == pytest.approx(want, rel=1e-12)
+
+
+def test_newtons_method_with_second_derivatives():
+    # f(x) = x^4 - 2x^2 has minima at +-1; from x = 2 Newton converges to 1.
+    x = leaf(2.0)
+    for _ in range(10):
+        y = x**4 - 2 * x**2
+        y.backward(create_graph=True)
+        gx = x.grad
+        x.zero_grad()
+        gx.backward()
+        x = leaf(x.data - gx.data / x.grad.data)
+    assert x.item() == pytest.approx(1.0, abs=1e-10)
+
+
+def test_hessian_vector_product():
+    a = np.array([[2.0, 1.0], [1.0, 3.0]])
+    x = leaf([1.0, -1.0])
+    f = 0.5 * (x @ mg.tensor(a) @ x)  # Hessian is a
+    (g,) = mg.grad(f, x, create_graph=True)
+    v = np.array([1.0, 2.0])
+    (hv,) = mg.grad((g * v).sum(), x)
+    np.testing.assert_allclose(hv.data, a @ v)
+
+
+def test_grad_leaves_dot_grad_alone_and_returns_none_for_unused_inputs():
+    x, unused = leaf([1.0, 2.0]), leaf(1.0)
+    y = (x * x).sum()
+    gx, gu = mg.grad(y, [x, unused])
+    np.testing.assert_array_equal(gx.data, [2.0, 4.0])
+    assert gu is None and x.grad is None
+
+
+def test_grad_with_respect_to_an_intermediate():
+    x = leaf(3.0)
+    h = x * 2
+    y = h * h
+    gh, gx = mg.grad(y, [h, x])
+    assert gh.item() == 12.0 and gx.item() == 24.0
+
+
+# ---------------------------------------------------------------- anomaly detection
+
+
+def test_detect_anomaly_names_the_op_and_the_user_line():
+    x = leaf([-1.0, 1.0])
+    with (
+        mg.detect_anomaly(),
+        pytest.raises(mg.AnomalyError, match=r"log produced NaN.*test_engine.py"),
+    ):
+        F.log(x)
+
+
+def test_detect_anomaly_in_backward_names_where_the_node_was_made():
+    x = leaf([0.0, 1.0])
+    with mg.detect_anomaly():
+        y = F.sqrt(x).sum()  # forward is finite; sqrt's gradient at 0 is inf
+        with pytest.raises(
+            mg.AnomalyError, match=r"sqrt produced inf in its gradient.*test_engine.py:\d+"
+        ):
+            y.backward()
+
+
+def test_without_detect_anomaly_nan_passes_silently():
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(F.log(leaf([-1.0])).item())
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_matmul_shape_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"\(2, 3\) and \(4, 5\)"):
+        mg.tensor(np.ones((2, 3))) @ mg.tensor(np.ones((4, 5)))
+
+
+def test_broadcast_failure_names_the_shapes():
+    with pytest.raises(ValueError, match=r"add:.*\(2, 3\).*\(4,\)"):
+        mg.tensor(np.ones((2, 3))) + mg.tensor(np.ones(4))
+
+
+def test_backward_on_non_scalar_needs_grad():
+    with pytest.raises(RuntimeError, match=r"shape \(2,\).*grad="):
+        (leaf([1.0, 2.0]) * 2).backward()
+
+
+def test_backward_seed_shape_is_checked():
+    with pytest.raises(ValueError, match=r"grad has shape \(3,\) but the output has shape \(2,\)"):
+        (leaf([1.0, 2.0]) * 2).backward(np.ones(3))
+
+
+def test_integer_tensors_cannot_require_grad():
+    with pytest.raises(TypeError, match="floating-point"):
+        mg.Tensor(np.arange(3), requires_grad=True)
+
+
+def test_backward_without_requires_grad_explains():
+    with pytest.raises(RuntimeError, match="requires_grad=True"):
+        (mg.tensor([1.0]) * 2).sum().backward()
+
+
+@pytest.mark.parametrize(
+    "x, t, message",
+    [
+        (np.zeros((2, 3)), np.array([0, 1, 2]), r"shape \(2,\).*got int64 labels of shape \(3,\)"),
+        (np.zeros((2, 3)), np.array([0, 3]), r"labels must be in \[0, 3\)"),
+        (np.zeros((2, 3)), np.array([0.0, 1.0]), r"integer class indices"),
+        (np.zeros((2, 3, 4)), np.array([0, 1]), r"\(N, C\)"),
+    ],
+)
+def test_loss_label_errors(x, t, message):
+    with pytest.raises(ValueError, match=message):
+        F.softmax_cross_entropy(mg.Tensor(x, requires_grad=True), t)
+
+
+# ---------------------------------------------------------------- the Tensor surface
+
+
+def test_tensor_attributes_and_conversions():
+    t = mg.tensor([[1.0, 2.0], [3.0, 4.0]], name="w")
+    assert t.shape == (2, 2) and t.ndim == 2 and t.size == 4 and len(t) == 2
+    assert t.T.data[0, 1] == 3.0 and t.is_leaf and t.name == "w"
+    np.testing.assert_array_equal(np.asarray(t), t.data)
+    assert t.numpy() is t.data and t.sum().item() == 10.0
+    assert repr(mg.tensor(1.0, requires_grad=True)) == "tensor(1., requires_grad=True)"
+    assert "op=mul" in repr(mg.tensor(1.0, requires_grad=True) * 2)
+    assert t.reshape(4).shape == (4,) and t.reshape((1, 4)).shape == (1, 4)
+    assert t.flatten().shape == (4,)
+    assert mg.tensor(np.zeros((2, 3, 4))).transpose().shape == (4, 3, 2)
+    assert mg.tensor(np.zeros((2, 3, 4))).transpose(1, 0, 2).shape == (3, 2, 4)

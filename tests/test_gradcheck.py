@@ -1,0 +1,118 @@
+"""The numerical checker itself: the book's numbers, and that it catches wrong gradients."""
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.cli import main
+from minigrad.engine import Spec, _data, op
+from minigrad.gradcheck import (
+    GradcheckError,
+    gradcheck,
+    gradgradcheck,
+    numerical_diff,
+    numerical_gradient,
+)
+
+
+@pytest.fixture
+def wrong_ops():
+    """Ops with deliberately wrong gradients, removed from the registry afterwards."""
+
+    @op(lambda g, y, x: g * 2 * x * 1.01, spec=Spec())  # 1% off
+    def bad_square(x):
+        return x * x
+
+    @op(lambda g, y, x: g * _data(y), spec=Spec())  # right first order, wrong second
+    def flat_exp(x):
+        return np.exp(x)
+
+    yield bad_square, flat_exp
+    mg.OPS.pop("bad_square")
+    mg.OPS.pop("flat_exp")
+
+
+def test_numerical_diff_reproduces_the_book():
+    f = lambda x: 0.01 * x**2 + 0.1 * x
+    assert numerical_diff(f, 5) == 0.1999999999990898
+    assert numerical_diff(f, 10) == 0.2999999999986347
+
+
+def test_numerical_gradient_reproduces_the_book():
+    f = lambda x: x[0] ** 2 + x[1] ** 2
+    for point, expected in [
+        ([3.0, 4.0], [6.0, 8.0]),
+        ([0.0, 2.0], [0.0, 4.0]),
+        ([3.0, 0.0], [6.0, 0.0]),
+    ]:
+        np.testing.assert_allclose(numerical_gradient(f, np.array(point)), expected, atol=1e-7)
+
+
+def test_numerical_gradient_on_integer_input_is_not_truncated():
+    f = lambda x: x[0] ** 2 + x[1] ** 2
+    np.testing.assert_allclose(numerical_gradient(f, np.array([3, 4])), [6.0, 8.0], atol=1e-7)
+
+
+def test_numerical_gradient_perturbs_in_place_for_closures():
+    w = mg.tensor(np.array([[1.0, -2.0]]))
+    x = np.array([[3.0], [0.5]])
+    loss = lambda _: (mg.tensor(w.data) @ x).sum().item()  # reads w, ignores its argument
+    np.testing.assert_allclose(numerical_gradient(loss, w), x.T, atol=1e-7)
+    np.testing.assert_array_equal(w.data, [[1.0, -2.0]])  # restored
+
+
+def test_gradcheck_passes_correct_gradients():
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    assert gradcheck(lambda t: mg.functional.tanh(t) * t, x)
+    assert gradcheck(lambda t: mg.functional.tanh(t) * t, x, fast=True)
+    assert gradgradcheck(lambda t: mg.functional.tanh(t) * t, x)
+
+
+def test_gradcheck_catches_a_wrong_gradient_and_says_where(wrong_ops):
+    bad_square, _ = wrong_ops
+    x = np.array([[0.5, -1.0], [2.0, 0.1]])
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(bad_square, x)
+    message = str(info.value)
+    assert "input 0 (shape (2, 2)), element (1, 0)" in message  # the largest |x| is the worst
+    assert "backprop 4.04" in message and "numerical 4" in message
+    assert "tolerance" in message and "atol 1e-05" in message
+    with pytest.raises(GradcheckError):
+        gradcheck(bad_square, x, fast=True)
+
+
+def test_gradgradcheck_catches_a_backward_that_is_not_differentiable(wrong_ops):
+    _, flat_exp = wrong_ops
+    x = np.array([0.3, -0.2])
+    assert gradcheck(flat_exp, x)
+    with pytest.raises(GradcheckError, match="gradgradcheck failed"):
+        gradgradcheck(flat_exp, x)
+
+
+def test_gradcheck_reports_nan_and_inf_inputs():
+    with pytest.raises(ValueError, match=r"input 0 has a NaN or inf at index \(1,\)"):
+        gradcheck(lambda t: t * 2, np.array([1.0, np.nan]))
+
+
+def test_gradcheck_leaves_non_float_inputs_alone():
+    x = np.array([[1.0, 2.0, 3.0]])
+    labels = np.array([2])
+    assert gradcheck(mg.functional.softmax_cross_entropy, x, labels)
+
+
+def test_cli_gradcheck_prints_a_table_and_passes(capsys):
+    assert main(["gradcheck", "add", "softmax_cross_entropy", "--examples", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "max abs err" in out and "all passed" in out
+    assert out.count("pass") >= 4  # two ops, first and second order
+
+
+def test_cli_gradcheck_fails_on_a_wrong_op(wrong_ops, capsys):
+    assert main(["gradcheck", "bad_square", "--examples", "3"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "1 failed" in out
+
+
+def test_cli_gradcheck_rejects_unknown_ops(capsys):
+    assert main(["gradcheck", "no_such_op"]) == 2
+    assert "unknown op" in capsys.readouterr().out
