@@ -465,14 +465,22 @@ def _toposort(roots: list[Tensor]) -> list[Tensor]:
     return order
 
 
+@functools.cache
+def _ones(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """A shared read-only seed of ones (no VJP writes to its upstream gradient)."""
+    ones = np.ones(shape, dtype)
+    ones.flags.writeable = False
+    return ones
+
+
 def _seed(root: Tensor, grad: TensorLike | None) -> np.ndarray:
     if grad is None:
-        if root.size != 1:
+        if root.data.size != 1:
             raise RuntimeError(
                 f"backward() without a grad argument needs a one-element output, but this tensor "
                 f"has shape {root.shape}; pass grad= an array of that shape (or reduce it, e.g. .sum())"
             )
-        return np.ones_like(root.data)
+        return _ones(root.data.shape, root.data.dtype)
     seed = np.array(_data(grad), dtype=root.dtype)
     if seed.shape != root.shape:
         raise ValueError(f"grad has shape {seed.shape} but the output has shape {root.shape}")
@@ -487,7 +495,7 @@ def _store_grad(t: Tensor, g: Any, create_graph: bool) -> None:
     if t.grad is not None:
         g = t.grad.data + g
     elif not g.flags.writeable:
-        g = g.copy()  # broadcast views are read-only; .grad must be a real array
+        g = np.array(g)  # a broadcast view (or NumPy scalar) is read-only; .grad gets its own array
     t.grad = Tensor._make(g)
 
 
@@ -516,7 +524,9 @@ def _backprop(
             i = targets[id(x)]
             results[i] = g if results[i] is None else results[i] + g
 
-    with _grad_mode(create_graph):
+    previous_mode = _State.grad_enabled
+    _State.grad_enabled = create_graph  # record the backward pass only when asked to
+    try:
         order = _toposort(roots)
         for root, g in zip(roots, grads_out, strict=True):
             if create_graph and isinstance(g, Tensor):
@@ -540,7 +550,8 @@ def _backprop(
             if create_graph:
                 args, y = inputs, t
             else:
-                args, y = [_data(x) for x in inputs], t.data
+                args = [x.data if isinstance(x, Tensor) else x for x in inputs]
+                y = t.data
             for i, x in enumerate(inputs):
                 if isinstance(x, Tensor) and x.requires_grad:
                     vjp = node.op.vjps[i]
@@ -552,6 +563,8 @@ def _backprop(
                     deliver(x, gx)
             if not retain_graph:
                 node.inputs = None
+    finally:
+        _State.grad_enabled = previous_mode
     return results if wanted is not None else None
 
 

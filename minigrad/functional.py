@@ -102,35 +102,40 @@ def broadcast_to(x, shape):
     return x if x.shape == tuple(shape) else np.broadcast_to(x, shape)
 
 
+def _unbroadcast(g, x):
+    """g summed down to x's shape; skips the op call when nothing was broadcast (the hot path)."""
+    return g if g.shape == x.shape else sum_to(g, x.shape)
+
+
 # ================================================================ arithmetic
 
 
-@op(lambda g, y, a, b: sum_to(g, a.shape),
-    lambda g, y, a, b: sum_to(g, b.shape),
+@op(lambda g, y, a, b: _unbroadcast(g, a),
+    lambda g, y, a, b: _unbroadcast(g, b),
     spec=Spec(arity=2, ref=lambda a, b: a + b))  # fmt: skip
 def add(a, b):
     """a + b, broadcasting."""
     return np.add(a, b)
 
 
-@op(lambda g, y, a, b: sum_to(g, a.shape),
-    lambda g, y, a, b: sum_to(-g, b.shape),
+@op(lambda g, y, a, b: _unbroadcast(g, a),
+    lambda g, y, a, b: _unbroadcast(-g, b),
     spec=Spec(arity=2, ref=lambda a, b: a - b))  # fmt: skip
 def sub(a, b):
     """a - b, broadcasting."""
     return np.subtract(a, b)
 
 
-@op(lambda g, y, a, b: sum_to(g * b, a.shape),
-    lambda g, y, a, b: sum_to(g * a, b.shape),
+@op(lambda g, y, a, b: _unbroadcast(g * b, a),
+    lambda g, y, a, b: _unbroadcast(g * a, b),
     spec=Spec(arity=2, ref=lambda a, b: a * b))  # fmt: skip
 def mul(a, b):
     """a * b, broadcasting."""
     return np.multiply(a, b)
 
 
-@op(lambda g, y, a, b: sum_to(g / b, a.shape),
-    lambda g, y, a, b: sum_to(-(g * y) / b, b.shape),
+@op(lambda g, y, a, b: _unbroadcast(g / b, a),
+    lambda g, y, a, b: _unbroadcast(-(g * y) / b, b),
     spec=Spec(arity=2, avoid=(0.0,), ref=lambda a, b: a / b))  # fmt: skip
 def div(a, b):
     """a / b, broadcasting."""
@@ -151,8 +156,8 @@ def _pow_case(draw, t):
     ), {}
 
 
-@op(lambda g, y, a, b: sum_to(g * b * a ** (b - 1), a.shape),
-    lambda g, y, a, b: sum_to(g * y * log(a), b.shape),
+@op(lambda g, y, a, b: _unbroadcast(g * b * a ** (b - 1), a),
+    lambda g, y, a, b: _unbroadcast(g * y * log(a), b),
     spec=Spec(case=_pow_case, ref=lambda a, b: np.exp(b * np.log(a))))  # fmt: skip
 def pow(a, b):
     """a ** b, broadcasting (for a gradient with respect to b, a must be positive)."""
@@ -230,7 +235,7 @@ def _linear_vjp_w(g, y, x, w, b=None):
 
 
 def _linear_vjp_b(g, y, x, w, b):
-    return sum_to(g, b.shape)
+    return _unbroadcast(g, b)
 
 
 def _linear_case(draw, t):
@@ -314,7 +319,7 @@ def _select_vjp(winner, i, g, y, a, b):
     # This input's share: 1 where it wins, 1/2 at a tie, 0 where the other wins.
     mine, other = (_data(a), _data(b)) if i == 0 else (_data(b), _data(a))
     share = (winner(mine, other) + (mine == other) * 0.5).astype(_data(g).dtype)
-    return sum_to(g * share, (a, b)[i].shape)
+    return _unbroadcast(g * share, (a, b)[i])
 
 
 def _select_case(draw, t):
@@ -344,8 +349,8 @@ def _where_case(draw, t):
 
 
 @op(None,
-    lambda g, y, c, a, b: sum_to(where(c, g, 0), a.shape),
-    lambda g, y, c, a, b: sum_to(where(c, 0, g), b.shape),
+    lambda g, y, c, a, b: _unbroadcast(where(c, g, 0), a),
+    lambda g, y, c, a, b: _unbroadcast(where(c, 0, g), b),
     spec=Spec(case=_where_case, wrt=(1, 2), ref=lambda c, a, b: c * a + ~c * b))  # fmt: skip
 def where(cond, a, b):
     """a where cond is true, else b; the branch not taken gets no gradient.
