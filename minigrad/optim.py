@@ -1,0 +1,213 @@
+"""Optimizers that update parameters in place from their `.grad`, and the book's gradient descent.
+
+Updates are plain NumPy on `p.data` (no graph), with Python-float
+hyperparameters so a float32 parameter and its state stay float32. The
+rules are PyTorch's; a parameter whose grad is None is left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from minigrad.engine import Tensor, get_default_dtype
+from minigrad.engine import grad as _grad
+
+__all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adam", "gradient_descent"]
+
+
+class Optimizer:
+    """Holds the parameters and per-parameter state; subclasses define `_update`.
+
+    `weight_decay` adds the L2 term weight_decay * p to each gradient first
+    (as `torch.optim` does; for Adam this is not AdamW).
+    """
+
+    def __init__(self, params: Iterable[Tensor], lr: float, weight_decay: float = 0.0) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("the optimizer got an empty parameter list")
+        for p in self.params:
+            if not (isinstance(p, Tensor) and p.requires_grad and p.is_leaf):
+                raise TypeError(
+                    "an optimizer takes leaf tensors that require grad (e.g. model.parameters()), "
+                    f"got {p!r:.80}"
+                )
+        _check(lr=lr, weight_decay=weight_decay)
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.state: list[dict[str, Any]] = [{} for _ in self.params]
+
+    def zero_grad(self) -> None:
+        """Drop every parameter's gradient (set it to None)."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        """Apply one update to every parameter that has a gradient."""
+        for p, state in zip(self.params, self.state, strict=True):
+            if p.grad is None:
+                continue
+            g = p.grad.data
+            if self.weight_decay:
+                g = g + self.weight_decay * p.data
+            self._update(p.data, g, state)
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
+        """Change w in place; never write into g (it may be shared)."""
+        raise NotImplementedError
+
+
+def _check(**values: float) -> None:
+    for name, value in values.items():
+        if not value >= 0:  # also rejects NaN
+            raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, W <- W - lr * dL/dW (the book's eq. 4.7).
+
+    With momentum mu: v <- mu v + g, W <- W - lr v (the book's Momentum,
+    v <- mu v - lr g, W <- W + v, is the same for a constant lr). Nesterov
+    steps with g + mu v instead of v.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr, weight_decay)
+        _check(momentum=momentum)
+        if nesterov and momentum == 0:
+            raise ValueError("Nesterov momentum needs momentum > 0")
+        self.momentum = float(momentum)
+        self.nesterov = nesterov
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
+        if self.momentum:
+            v = state.get("velocity")
+            if v is None:
+                v = state["velocity"] = g.copy()
+            else:
+                v *= self.momentum
+                v += g
+            g = g + self.momentum * v if self.nesterov else v
+        w -= self.lr * g
+
+
+class AdaGrad(Optimizer):
+    """h <- h + g*g, W <- W - lr g / (sqrt(h) + eps): each weight's step shrinks
+    with the gradient it has already seen (the book's AdaGrad, PyTorch's eps)."""
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 0.01,
+        eps: float = 1e-10,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr, weight_decay)
+        _check(eps=eps)
+        self.eps = float(eps)
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
+        h = state.setdefault("sum_sq", np.zeros_like(w))
+        h += g * g
+        w -= self.lr * g / (np.sqrt(h) + self.eps)
+
+
+class RMSProp(Optimizer):
+    """h <- alpha h + (1 - alpha) g*g, W <- W - lr g / (sqrt(h) + eps):
+    AdaGrad with an exponentially decaying memory."""
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 0.01,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr, weight_decay)
+        _check(eps=eps)
+        if not 0 <= alpha < 1:
+            raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+        self.alpha, self.eps = float(alpha), float(eps)
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
+        h = state.setdefault("mean_sq", np.zeros_like(w))
+        h *= self.alpha
+        h += (1 - self.alpha) * g * g
+        w -= self.lr * g / (np.sqrt(h) + self.eps)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba): running means of g and g*g with bias correction.
+
+    m <- b1 m + (1 - b1) g,  v <- b2 v + (1 - b2) g*g,
+    W <- W - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), t the step count.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(params, lr, weight_decay)
+        _check(eps=eps)
+        if not all(0 <= b < 1 for b in betas) or len(betas) != 2:
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas}")
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps = float(eps)
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
+        b1, b2 = self.betas
+        if not state:
+            state.update(step=0, m=np.zeros_like(w), v=np.zeros_like(w))
+        state["step"] += 1
+        t, m, v = state["step"], state["m"], state["v"]
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * g * g
+        m_hat = m / (1 - b1**t)
+        v_hat = v / (1 - b2**t)
+        w -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+def gradient_descent(
+    f: Callable[[Tensor], Tensor],
+    init_x: Any,
+    lr: float = 0.01,
+    step_num: int = 100,
+    history: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """The book's gradient descent, x <- x - lr * df/dx repeated step_num times.
+
+    `f` takes x as a Tensor and returns a one-element Tensor; the gradient
+    comes from backprop (exact) instead of the book's central differences.
+    Returns the final x as an array; with `history=True`, also the path: an
+    array of shape (step_num + 1, *x.shape) from init_x to the final x.
+    A float array init_x keeps its dtype; lists and ints get the default dtype.
+    """
+    x = np.array(Tensor(init_x).data)  # a copy, with the framework's dtype rules
+    if x.dtype.kind != "f":
+        x = x.astype(get_default_dtype())
+    lr = float(lr)  # a NumPy float64 lr would promote a float32 x
+    path = [x]
+    for _ in range(step_num):
+        xt = Tensor(x, requires_grad=True)
+        (g,) = _grad(f(xt), xt)
+        if g is not None:  # f does not depend on x: the gradient is zero
+            x = x - lr * g.data
+        path.append(x)
+    return (x, np.stack(path)) if history else x
