@@ -198,6 +198,12 @@ def gradient_descent(
     Returns the final x as an array; with `history=True`, also the path: an
     array of shape (step_num + 1, *x.shape) from init_x to the final x.
     A float array init_x keeps its dtype; lists and ints get the default dtype.
+
+    On the book's f = x0^2 + x1^2 from (-3, 4) each step multiplies x by
+    1 - 2 lr: lr 0.1 ends near (0, 0), lr 1e-10 barely moves, and lr 10
+    diverges to 19^100 (-3, 4), about (-2.3e128, 3.0e128) in float64. The
+    book prints about (-2.6e13, -1.3e12) there because its central
+    difference (h = 1e-4) returns 0 once x is so large that x + h rounds to x.
     """
     x = np.array(Tensor(init_x).data)  # a copy, with the framework's dtype rules
     if x.dtype.kind != "f":
