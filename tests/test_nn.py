@@ -1,0 +1,404 @@
+"""minigrad.nn: registration, modes, state dicts and files, layers, initializers."""
+
+import os
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad import nn
+
+
+class Block(nn.Module):
+    def __init__(self):
+        self.fc = nn.Linear(2, 3, rng=0)
+        self.drop = nn.Dropout(0.5, rng=0)
+
+    def forward(self, x):
+        return self.drop(self.fc(x))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        self.block = Block()
+        self.heads = [nn.Linear(3, 2, rng=1), nn.ReLU(), nn.Linear(2, 2, bias=False, rng=2)]
+        self.scale = nn.Parameter(np.ones(1, dtype=np.float32))
+        self.tied = self.block.fc  # the same module twice: its parameters count once
+        self.note = "not a parameter"
+        self.buffer = mg.tensor([1.0, 2.0])  # a plain tensor is not a parameter
+
+    def forward(self, x):
+        h = self.block(x)
+        for layer in self.heads:
+            h = layer(h)
+        return h * self.scale
+
+
+def make_input(n=4, k=2, seed=0):
+    return mg.tensor(np.random.default_rng(seed).standard_normal((n, k)).astype(np.float32))
+
+
+# ---------------------------------------------------------------- Parameter
+
+
+def test_parameter_is_a_tensor_that_requires_grad():
+    p = nn.Parameter([1.0, 2.0], name="w")
+    assert isinstance(p, mg.Tensor) and p.requires_grad and p.is_leaf
+    assert p.dtype == np.float32 and p.name == "w"
+    assert not hasattr(p, "__dict__")  # keeps Tensor's __slots__
+
+
+def test_parameter_rejects_integer_data():
+    with pytest.raises(TypeError, match="floating-point"):
+        nn.Parameter(np.arange(3))
+
+
+# ---------------------------------------------------------------- registration
+
+
+def test_named_parameters_follow_attributes_lists_and_submodules():
+    net = Net()
+    names = [name for name, _ in net.named_parameters()]
+    assert names == ["block.fc.W", "block.fc.b", "heads.0.W", "heads.0.b", "heads.2.W", "scale"]
+    assert [p for p in net.parameters()] == [p for _, p in net.named_parameters()]
+    assert all(isinstance(p, nn.Parameter) for p in net.parameters())
+
+
+def test_parameters_are_found_when_assigned_later():
+    net = Net()
+    net.extra = nn.Linear(2, 2)
+    net.heads.append(nn.Linear(2, 2))
+    names = [name for name, _ in net.named_parameters()]
+    assert names[5:] == ["heads.3.W", "heads.3.b", "scale", "extra.W", "extra.b"]
+
+
+def test_a_shared_parameter_counts_once():
+    a = nn.Linear(3, 3)
+    seq = nn.Sequential(a, nn.Tanh(), a)
+    assert len(list(seq.parameters())) == 2
+
+
+def test_call_runs_forward_and_base_forward_is_abstract():
+    x = make_input()
+    lin = nn.Linear(2, 3, rng=0)
+    np.testing.assert_allclose(lin(x).data, x.data @ lin.W.data + lin.b.data, rtol=1e-6)
+    with pytest.raises(NotImplementedError, match="forward"):
+        nn.Module()(x)
+
+
+def test_zero_grad_clears_every_parameter():
+    net = Net()
+    net(make_input()).sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+    net.zero_grad()
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_train_and_eval_reach_every_submodule():
+    net = Net()
+    assert all(m.training for m in net.modules())
+    assert net.eval() is net
+    assert not any(m.training for m in net.modules())
+    assert not net.block.drop.training and not net.heads[1].training
+    net.train()
+    assert all(m.training for m in net.modules())
+
+
+def test_modules_lists_each_module_once():
+    net = Net()
+    kinds = [type(m).__name__ for m in net.modules()]
+    assert kinds == ["Net", "Block", "Linear", "Dropout", "Linear", "ReLU", "Linear"]
+
+
+# ---------------------------------------------------------------- state dicts
+
+
+def test_state_dict_holds_copies():
+    net = Net()
+    state = net.state_dict()
+    assert list(state) == [name for name, _ in net.named_parameters()]
+    state["scale"][...] = 5.0
+    assert net.scale.data[0] == 1.0
+
+
+def test_load_state_dict_round_trip_and_dtype():
+    src, dst = nn.MLP([3, 4, 2], rng=0), nn.MLP([3, 4, 2], rng=1)
+    state = {k: v.astype(np.float64) for k, v in src.state_dict().items()}
+    assert dst.load_state_dict(state) == ([], [])
+    for (name, p), (_, q) in zip(src.named_parameters(), dst.named_parameters(), strict=True):
+        assert q.dtype == np.float32, name  # the model's dtype is kept
+        np.testing.assert_array_equal(p.data, q.data)
+    state["layers.0.W"][...] = 7.0
+    assert not (dst.layers[0].W.data == 7).any()  # loaded arrays are copies
+
+
+def test_load_state_dict_names_missing_unexpected_and_misshaped_keys():
+    net = nn.MLP([3, 4, 2], rng=0)
+    state = net.state_dict()
+    del state["layers.0.b"]
+    state["layers.9.W"] = np.zeros(2)
+    state["layers.2.W"] = np.zeros((5, 2))
+    before = net.state_dict()
+    with pytest.raises(ValueError) as info:
+        net.load_state_dict(state)
+    message = str(info.value)
+    assert "missing key 'layers.0.b'" in message
+    assert "unexpected key 'layers.9.W'" in message
+    assert "layers.2.W: expected shape (4, 2), got (5, 2)" in message
+    for k, v in net.state_dict().items():  # a failed load changes nothing
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_load_state_dict_not_strict_reports_what_it_skipped():
+    net = nn.MLP([3, 4, 2], rng=0)
+    state = nn.MLP([3, 4, 2], rng=1).state_dict()
+    del state["layers.2.b"]
+    state["other"] = np.zeros(1)
+    result = net.load_state_dict(state, strict=False)
+    assert result.missing_keys == ["layers.2.b"] and result.unexpected_keys == ["other"]
+    np.testing.assert_array_equal(net.layers[0].W.data, state["layers.0.W"])
+    state["layers.0.W"] = np.zeros((1, 1))
+    with pytest.raises(ValueError, match="layers.0.W: expected shape"):  # shapes always count
+        net.load_state_dict(state, strict=False)
+
+
+# ---------------------------------------------------------------- files
+
+
+def test_save_load_round_trip(tmp_path):
+    path = tmp_path / "model.npz"
+    src = nn.MLP([3, 5, 2], activation="tanh", rng=0)
+    src.save(path)
+    assert os.listdir(tmp_path) == ["model.npz"]  # no temporary file left behind
+    with np.load(path, allow_pickle=False) as archive:
+        assert sorted(archive.files) == sorted(src.state_dict())
+    dst = nn.MLP([3, 5, 2], activation="tanh", rng=1)
+    dst.load(path)
+    x = make_input(k=3)
+    np.testing.assert_array_equal(dst(x).data, src(x).data)
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    nn.Linear(2, 2, rng=0).save(path)
+    good = path.read_bytes()
+
+    def fail(file, *args, **kwargs):
+        file.write(b"half an archive")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", fail)
+    with pytest.raises(OSError, match="disk full"):
+        nn.Linear(2, 2, rng=1).save(path)
+    assert path.read_bytes() == good and os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no saved model at .*nothere.npz"):
+        nn.Linear(2, 2).load(tmp_path / "nothere.npz")
+
+
+@pytest.mark.parametrize("kind", ["garbage", "npy", "truncated", "pickled"])
+def test_load_rejects_files_that_are_not_saved_models(tmp_path, kind):
+    path = tmp_path / "bad.npz"
+    if kind == "garbage":
+        path.write_bytes(b"not a zip at all")
+    elif kind == "npy":
+        with open(path, "wb") as f:
+            np.save(f, np.zeros(3))
+    elif kind == "truncated":
+        nn.Linear(2, 2).save(path)
+        path.write_bytes(path.read_bytes()[:-30])
+    else:
+        np.savez(path, W=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match=r"bad\.npz.* is not a model saved by Module\.save"):
+        nn.Linear(2, 2).load(path)
+
+
+def test_load_rejects_a_model_of_another_shape(tmp_path):
+    path = tmp_path / "m.npz"
+    nn.MLP([3, 5, 2]).save(path)
+    with pytest.raises(ValueError, match=r"layers\.0\.W: expected shape \(3, 4\), got \(3, 5\)"):
+        nn.MLP([3, 4, 2]).load(path)
+
+
+# ---------------------------------------------------------------- layers
+
+
+def test_linear_shapes_dtype_and_bias():
+    lin = nn.Linear(4, 3, rng=0)
+    assert lin.W.shape == (4, 3) and lin.b.shape == (3,)
+    assert lin.W.dtype == lin.b.dtype == np.float32 and not lin.b.data.any()
+    no_bias = nn.Linear(4, 3, bias=False, rng=0)
+    assert [n for n, _ in no_bias.named_parameters()] == ["W"]
+    x = make_input(k=4)
+    np.testing.assert_allclose(no_bias(x).data, x.data @ no_bias.W.data, rtol=1e-6)
+
+
+def test_linear_init_choices_are_seeded():
+    np.testing.assert_array_equal(nn.Linear(5, 5, rng=3).W.data, nn.Linear(5, 5, rng=3).W.data)
+    assert not np.array_equal(nn.Linear(5, 5, rng=3).W.data, nn.Linear(5, 5, rng=4).W.data)
+    assert not nn.Linear(5, 5, init=0.0).W.data.any()
+    for bad in ["glorot", -1.0, True, None]:
+        with pytest.raises(ValueError, match="init must be one of"):
+            nn.Linear(2, 2, init=bad)
+
+
+@pytest.mark.parametrize(
+    "make, std",
+    [
+        (lambda: nn.xavier((400, 300), rng=0), 1 / np.sqrt(400)),
+        (lambda: nn.he((400, 300), rng=0), np.sqrt(2 / 400)),
+        (lambda: nn.normal((400, 300), rng=0), 0.01),
+        (lambda: nn.Linear(400, 300, init="book", rng=0).W.data, 0.01),
+        (lambda: nn.Linear(400, 300, init="he", rng=0).W.data, np.sqrt(2 / 400)),
+        (lambda: nn.Linear(400, 300, init=0.3, rng=0).W.data, 0.3),
+    ],
+)
+def test_initializer_statistics(make, std):
+    w = make()
+    assert w.shape == (400, 300) and w.dtype == np.float32
+    assert abs(w.std() / std - 1) < 0.02  # 120,000 draws: the std is known to ~0.2%
+    assert abs(w.mean()) < 0.02 * std
+
+
+def test_initializers_follow_the_default_dtype():
+    mg.set_default_dtype(np.float64)
+    try:
+        assert nn.he((3, 3), rng=0).dtype == np.float64
+        assert nn.Linear(2, 2).b.dtype == np.float64
+    finally:
+        mg.set_default_dtype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "module, fn",
+    [
+        (nn.ReLU(), F.relu),
+        (nn.Sigmoid(), F.sigmoid),
+        (nn.Tanh(), F.tanh),
+        (nn.LeakyReLU(0.2), lambda x: F.leaky_relu(x, 0.2)),
+        (nn.Softmax(axis=0), lambda x: F.softmax(x, axis=0)),
+    ],
+)
+def test_activation_modules_apply_their_function(module, fn):
+    x = make_input()
+    np.testing.assert_array_equal(module(x).data, fn(x).data)
+    assert list(module.parameters()) == []
+
+
+def test_sequential_applies_layers_in_order():
+    seq = nn.Sequential(nn.Linear(2, 3, rng=0), nn.ReLU(), nn.Linear(3, 1, rng=1))
+    x = make_input()
+    expected = np.maximum(x.data @ seq[0].W.data, 0) @ seq[2].W.data
+    np.testing.assert_allclose(seq(x).data, expected, rtol=1e-5)
+    assert len(seq) == 3 and list(seq) == seq.layers
+
+
+def test_mlp_structure():
+    mlp = nn.MLP([784, 100, 100, 10], activation="relu", init="he", rng=0)
+    kinds = [type(layer).__name__ for layer in mlp]
+    assert kinds == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    shapes = {name: p.shape for name, p in mlp.named_parameters()}
+    assert shapes == {
+        "layers.0.W": (784, 100), "layers.0.b": (100,),
+        "layers.2.W": (100, 100), "layers.2.b": (100,),
+        "layers.4.W": (100, 10), "layers.4.b": (10,),
+    }  # fmt: skip
+    assert mlp(make_input(k=784)).shape == (4, 10)
+    # One generator for all layers: the layers differ, the whole net is reproducible.
+    again = nn.MLP([784, 100, 100, 10], activation="relu", init="he", rng=0)
+    np.testing.assert_array_equal(mlp[2].W.data, again[2].W.data)
+
+
+def test_mlp_takes_an_activation_module():
+    act = nn.LeakyReLU(0.1)
+    mlp = nn.MLP([2, 3, 3, 1], activation=act)
+    assert mlp[1] is act and mlp[3] is act
+
+
+@pytest.mark.parametrize("sizes", [[3], [3, 0, 2], [3, 2.5, 2], []])
+def test_mlp_rejects_bad_sizes(sizes):
+    with pytest.raises(ValueError, match="MLP sizes"):
+        nn.MLP(sizes)
+
+
+def test_mlp_rejects_unknown_activation():
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        nn.MLP([2, 2], activation="swish")
+
+
+# ---------------------------------------------------------------- Dropout
+
+
+def test_dropout_is_identity_in_eval_mode():
+    drop = nn.Dropout(0.5, rng=0).eval()
+    x = make_input(100, 10)
+    assert drop(x) is x
+
+
+def test_dropout_in_training_keeps_the_expected_scale():
+    p = 0.3
+    drop = nn.Dropout(p, rng=0)
+    x = mg.tensor(np.ones((200, 500), dtype=np.float32))
+    y = drop(x).data
+    kept = y != 0
+    assert abs(kept.mean() - (1 - p)) < 0.01  # 100,000 draws
+    np.testing.assert_allclose(y[kept], 1 / (1 - p), rtol=1e-6)
+    assert abs(y.mean() - 1) < 0.02
+    assert y.dtype == np.float32
+    assert not np.array_equal(drop(x).data, y)  # a new mask on every call
+
+
+def test_dropout_gradient_uses_the_same_mask():
+    x = mg.tensor(np.ones((5, 8), dtype=np.float32), requires_grad=True)
+    y = nn.Dropout(0.5, rng=1)(x)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, y.data)
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
+def test_dropout_rejects_bad_probability(p):
+    with pytest.raises(ValueError, match="dropout probability"):
+        nn.Dropout(p)
+
+
+# ---------------------------------------------------------------- TwoLayerNet
+
+
+def test_two_layer_net_matches_the_book():
+    net = nn.TwoLayerNet(784, 50, 10, rng=0)
+    shapes = {name: p.shape for name, p in net.named_parameters()}
+    assert shapes == {"W1": (784, 50), "b1": (50,), "W2": (50, 10), "b2": (10,)}
+    assert abs(net.W1.data.std() / 0.01 - 1) < 0.02
+    rng = np.random.default_rng(0)
+    x = mg.tensor(rng.random((6, 784), dtype=np.float32))
+    t = rng.integers(0, 10, 6)
+    h = 1 / (1 + np.exp(-(x.data @ net.W1.data + net.b1.data)))
+    scores = h @ net.W2.data + net.b2.data
+    np.testing.assert_allclose(net.predict(x).data, scores, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(net.loss(x, t).item(), F.softmax_cross_entropy(scores, t), rtol=1e-6)
+    assert net.accuracy(x, t) == F.accuracy(scores, t)
+
+
+def test_two_layer_net_gradients_match_central_differences():
+    mg.set_default_dtype(np.float64)
+    try:
+        net = nn.TwoLayerNet(4, 3, 2, weight_init_std=0.5, activation="relu", rng=0)
+    finally:
+        mg.set_default_dtype(np.float32)
+    rng = np.random.default_rng(1)
+    x, t = rng.standard_normal((5, 4)), rng.integers(0, 2, 5)
+    net.loss(x, t).backward()
+    for name, p in net.named_parameters():
+        numeric = np.zeros_like(p.data)
+        for i in np.ndindex(p.shape):
+            keep = p.data[i]
+            p.data[i] = keep + 1e-6
+            up = net.loss(x, t).item()
+            p.data[i] = keep - 1e-6
+            down = net.loss(x, t).item()
+            p.data[i] = keep
+            numeric[i] = (up - down) / 2e-6
+        np.testing.assert_allclose(p.grad.data, numeric, atol=1e-7, rtol=1e-5, err_msg=name)

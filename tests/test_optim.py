@@ -1,0 +1,270 @@
+"""minigrad.optim: each update rule against its formula, dtypes, and the book's gradient descent."""
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import nn, optim
+
+W0 = np.array([[0.5, -1.0], [2.0, 0.25]])
+GRADS = [
+    np.array([[0.1, -0.2], [0.3, 0.0]]),
+    np.array([[-0.4, 0.5], [0.05, 0.2]]),
+    np.array([[0.2, 0.1], [-0.3, -0.6]]),
+]
+
+
+def run_steps(make_optimizer, dtype=np.float64):
+    """Apply GRADS to a fresh parameter and return its value after each step."""
+    w = nn.Parameter(W0.astype(dtype))
+    opt = make_optimizer([w])
+    values = []
+    for g in GRADS:
+        opt.zero_grad()
+        assert w.grad is None
+        w.grad = mg.Tensor(g.astype(dtype))
+        opt.step()
+        values.append(w.data.copy())
+    return values
+
+
+def reference(update):
+    """The same steps computed by hand from the formula `update(w, g, state, t) -> new w`."""
+    w, state, values = W0.copy(), {}, []
+    for t, g in enumerate(GRADS, start=1):
+        w = update(w, g, state, t)
+        values.append(w)
+    return values
+
+
+def assert_steps(actual, expected):
+    for step, (a, e) in enumerate(zip(actual, expected, strict=True), start=1):
+        np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-15, err_msg=f"step {step}")
+
+
+def test_sgd():
+    assert_steps(run_steps(lambda p: optim.SGD(p, lr=0.1)), reference(lambda w, g, s, t: w - 0.1 * g))
+
+
+def test_sgd_momentum():
+    def update(w, g, s, t):
+        s["v"] = g if t == 1 else 0.9 * s["v"] + g
+        return w - 0.1 * s["v"]
+
+    assert_steps(run_steps(lambda p: optim.SGD(p, lr=0.1, momentum=0.9)), reference(update))
+
+
+def test_sgd_momentum_is_the_books_momentum():
+    # The book: v <- a v - lr g; W <- W + v (v starts at zero).
+    def update(w, g, s, t):
+        s["v"] = 0.9 * s.get("v", 0) - 0.1 * g
+        return w + s["v"]
+
+    assert_steps(run_steps(lambda p: optim.SGD(p, lr=0.1, momentum=0.9)), reference(update))
+
+
+def test_sgd_nesterov():
+    def update(w, g, s, t):
+        s["v"] = g if t == 1 else 0.9 * s["v"] + g
+        return w - 0.1 * (g + 0.9 * s["v"])
+
+    opt = lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True)
+    assert_steps(run_steps(opt), reference(update))
+
+
+def test_sgd_weight_decay_with_momentum():
+    def update(w, g, s, t):
+        d = g + 0.01 * w
+        s["v"] = d if t == 1 else 0.5 * s["v"] + d
+        return w - 0.1 * s["v"]
+
+    opt = lambda p: optim.SGD(p, lr=0.1, momentum=0.5, weight_decay=0.01)
+    assert_steps(run_steps(opt), reference(update))
+
+
+def test_adagrad():
+    def update(w, g, s, t):
+        s["h"] = s.get("h", 0) + g * g
+        return w - 0.5 * g / (np.sqrt(s["h"]) + 1e-10)
+
+    assert_steps(run_steps(lambda p: optim.AdaGrad(p, lr=0.5)), reference(update))
+
+
+def test_rmsprop():
+    def update(w, g, s, t):
+        s["h"] = 0.9 * s.get("h", 0) + 0.1 * g * g
+        return w - 0.01 * g / (np.sqrt(s["h"]) + 1e-8)
+
+    assert_steps(run_steps(lambda p: optim.RMSProp(p, lr=0.01, alpha=0.9)), reference(update))
+
+
+def test_adam_with_bias_correction():
+    b1, b2, lr, eps = 0.8, 0.9, 0.01, 1e-8
+
+    def update(w, g, s, t):
+        s["m"] = b1 * s.get("m", 0) + (1 - b1) * g
+        s["v"] = b2 * s.get("v", 0) + (1 - b2) * g * g
+        m_hat, v_hat = s["m"] / (1 - b1**t), s["v"] / (1 - b2**t)
+        return w - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+    opt = lambda p: optim.Adam(p, lr=lr, betas=(b1, b2), eps=eps)
+    assert_steps(run_steps(opt), reference(update))
+
+
+def test_adam_first_step_moves_each_weight_by_lr():
+    # With bias correction, m_hat / sqrt(v_hat) = g / |g| on the first step.
+    first = run_steps(lambda p: optim.Adam(p, lr=0.01))[0]
+    expected = W0 - 0.01 * np.sign(GRADS[0])
+    np.testing.assert_allclose(first, expected, atol=1e-8)
+
+
+def test_adam_weight_decay_is_l2_not_adamw():
+    def update(w, g, s, t):
+        d = g + 0.1 * w
+        s["m"] = 0.9 * s.get("m", 0) + 0.1 * d
+        s["v"] = 0.999 * s.get("v", 0) + 0.001 * d * d
+        return w - 1e-3 * (s["m"] / (1 - 0.9**t)) / (np.sqrt(s["v"] / (1 - 0.999**t)) + 1e-8)
+
+    assert_steps(run_steps(lambda p: optim.Adam(p, weight_decay=0.1)), reference(update))
+
+
+OPTIMIZERS = {
+    "sgd": lambda p: optim.SGD(p, lr=0.1),
+    "momentum": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-4),
+    "nesterov": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+    "adagrad": lambda p: optim.AdaGrad(p, lr=0.5),
+    "rmsprop": lambda p: optim.RMSProp(p, lr=0.05),
+    "adam": lambda p: optim.Adam(p, lr=0.1),
+}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_parameters_without_grad_are_left_alone(name):
+    a, b = nn.Parameter([1.0, 2.0]), nn.Parameter([3.0])
+    opt = OPTIMIZERS[name]([a, b])
+    a.grad = mg.tensor([0.5, -0.5])
+    opt.step()
+    assert not np.array_equal(a.data, [1.0, 2.0])
+    np.testing.assert_array_equal(b.data, [3.0])
+    assert opt.state[1] == {}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_float32_stays_float32(name):
+    w = nn.Parameter(W0.astype(np.float32))
+    opt = OPTIMIZERS[name]([w])
+    # NumPy 2 would promote float32 by a float64 scalar; hyperparameters must not.
+    opt.lr = np.float64(opt.lr)
+    for g in GRADS:
+        w.grad = mg.Tensor(g.astype(np.float32))
+        opt.step()
+    assert w.data.dtype == np.float32
+    for value in opt.state[0].values():
+        if isinstance(value, np.ndarray):
+            assert value.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_updates_in_place_and_minimizes(name):
+    w = nn.Parameter(np.array([3.0, -2.0]))
+    data = w.data
+    opt = OPTIMIZERS[name]([w])
+    for _ in range(200):
+        opt.zero_grad()
+        ((w - mg.tensor(np.array([1.0, 1.0]))) ** 2).sum().backward()
+        opt.step()
+    assert w.data is data  # the same array: no copies, no graph
+    assert w.is_leaf
+    np.testing.assert_allclose(w.data, [1.0, 1.0], atol=0.05)
+
+
+def test_step_does_not_write_into_the_gradient():
+    w = nn.Parameter(W0.copy())
+    g = GRADS[0].copy()
+    opt = optim.SGD([w], lr=0.1, momentum=0.9, weight_decay=0.1)
+    for _ in range(2):
+        w.grad = mg.Tensor(g)
+        opt.step()
+    np.testing.assert_array_equal(g, GRADS[0])
+
+
+def test_zero_grad_clears_gradients():
+    w = nn.Parameter([1.0])
+    w.grad = mg.tensor([1.0])
+    optim.Adam([w]).zero_grad()
+    assert w.grad is None
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: optim.SGD(p, lr=-0.1), "lr must be >= 0"),
+        (lambda p: optim.SGD(p, lr=float("nan")), "lr must be >= 0"),
+        (lambda p: optim.SGD(p, momentum=-1), "momentum must be >= 0"),
+        (lambda p: optim.SGD(p, nesterov=True), "Nesterov momentum needs momentum > 0"),
+        (lambda p: optim.SGD(p, weight_decay=-1), "weight_decay must be >= 0"),
+        (lambda p: optim.RMSProp(p, alpha=1.0), "alpha must be in"),
+        (lambda p: optim.Adam(p, betas=(0.9, 1.0)), "betas must be"),
+        (lambda p: optim.Adam(p, eps=-1), "eps must be >= 0"),
+        (lambda p: optim.SGD([]), "empty parameter list"),
+    ],
+)
+def test_bad_hyperparameters(make, message):
+    with pytest.raises(ValueError, match=message):
+        make([nn.Parameter([1.0])])
+
+
+@pytest.mark.parametrize(
+    "params", [[np.zeros(2)], [mg.tensor([1.0])], [mg.tensor([1.0], requires_grad=True) * 2]]
+)
+def test_optimizer_takes_only_leaf_tensors_that_require_grad(params):
+    with pytest.raises(TypeError, match="leaf tensors that require grad"):
+        optim.SGD(params)
+
+
+# ---------------------------------------------------------------- gradient_descent
+
+
+def book_function(x):
+    return x[0] ** 2 + x[1] ** 2
+
+
+INIT = np.array([-3.0, 4.0])
+
+
+def test_gradient_descent_reaches_the_minimum():
+    x = optim.gradient_descent(book_function, INIT, lr=0.1, step_num=100)
+    # Each step multiplies x by 1 - 2 lr; the book prints [-6.1e-10, 8.1e-10].
+    np.testing.assert_allclose(x, 0.8**100 * INIT, rtol=1e-9)
+    assert np.abs(x).max() < 1e-9
+
+
+def test_gradient_descent_with_a_huge_lr_diverges():
+    x = optim.gradient_descent(book_function, INIT, lr=10.0, step_num=100)
+    # Exact gradients give 19^100 (-3, 4). The book's -2.6e13 is where its
+    # central difference stops seeing any slope (see the docstring).
+    np.testing.assert_allclose(x, 19.0**100 * INIT, rtol=1e-9)
+    assert np.abs(x).min() > 1e13
+
+
+def test_gradient_descent_with_a_tiny_lr_barely_moves():
+    x = optim.gradient_descent(book_function, INIT, lr=1e-10, step_num=100)
+    np.testing.assert_allclose(x, [-2.99999994, 3.99999992], rtol=1e-9)  # the book's figures
+    assert not np.array_equal(x, INIT)
+
+
+def test_gradient_descent_history_and_input_untouched():
+    init = INIT.copy()
+    x, path = optim.gradient_descent(lambda x: (x * x).sum(), init, lr=0.1, step_num=5, history=True)
+    assert path.shape == (6, 2)
+    np.testing.assert_array_equal(path[0], INIT)
+    np.testing.assert_array_equal(path[-1], x)
+    np.testing.assert_allclose(path[1], 0.8 * INIT)
+    np.testing.assert_array_equal(init, INIT)
+
+
+def test_gradient_descent_dtypes_and_constant_function():
+    assert optim.gradient_descent(book_function, [-3.0, 4.0], step_num=3).dtype == np.float32
+    assert optim.gradient_descent(book_function, INIT, step_num=3).dtype == np.float64
+    x = optim.gradient_descent(lambda x: mg.tensor(1.0), INIT, step_num=3)
+    np.testing.assert_array_equal(x, INIT)
