@@ -43,7 +43,9 @@ def assert_steps(actual, expected):
 
 
 def test_sgd():
-    assert_steps(run_steps(lambda p: optim.SGD(p, lr=0.1)), reference(lambda w, g, s, t: w - 0.1 * g))
+    assert_steps(
+        run_steps(lambda p: optim.SGD(p, lr=0.1)), reference(lambda w, g, s, t: w - 0.1 * g)
+    )
 
 
 def test_sgd_momentum():
@@ -255,7 +257,9 @@ def test_gradient_descent_with_a_tiny_lr_barely_moves():
 
 def test_gradient_descent_history_and_input_untouched():
     init = INIT.copy()
-    x, path = optim.gradient_descent(lambda x: (x * x).sum(), init, lr=0.1, step_num=5, history=True)
+    x, path = optim.gradient_descent(
+        lambda x: (x * x).sum(), init, lr=0.1, step_num=5, history=True
+    )
     assert path.shape == (6, 2)
     np.testing.assert_array_equal(path[0], INIT)
     np.testing.assert_array_equal(path[-1], x)

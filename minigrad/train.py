@@ -1,0 +1,330 @@
+"""Training: the `fit` loop and the `minigrad train` command.
+
+`minigrad train` with no options trains the book's two-layer net (784-50-10,
+sigmoid, 0.01 * randn init, SGD, batch 100) on the MNIST subset shipped with
+minigrad (5,000 training / 1,000 test images). It differs from the book's
+chapter-4 run in two numbers so that it passes 0.90 test accuracy on the
+subset in seconds: lr 0.5 instead of 0.1 (with 0.1 the test accuracy stalls
+near 0.90) and 50 epochs (2,500 steps) instead of 10,000 steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from minigrad import data, nn, optim
+from minigrad import functional as F
+from minigrad.engine import Tensor, no_grad
+
+History = dict[str, list[float]]
+Arrays = tuple[np.ndarray, np.ndarray]
+
+# Learning rates when --lr is not given, each reaching 0.90 test accuracy on the
+# subset with the default net and epochs. SGD 1.0 would be faster still but
+# diverges with deeper ReLU nets (--hidden 100,100 --activation relu --init he).
+DEFAULT_LR = {"sgd": 0.5, "momentum": 0.05, "adagrad": 0.05, "rmsprop": 0.001, "adam": 0.001}
+DEFAULT_EPOCHS = 50
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    x: Tensor,
+    t: Any,
+    loss_fn: Callable[[Tensor, Any], Tensor] = F.softmax_cross_entropy,
+) -> float:
+    """One update on one batch; returns the batch loss. The step's graph dies on return."""
+    loss = loss_fn(model(x), t)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def evaluate(model: nn.Module, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
+    """Accuracy of `model` on arrays x and labels t, in eval mode, recording no graph."""
+    was_training = model.training
+    model.eval()
+    correct = 0.0
+    with no_grad():
+        for i in range(0, len(x), batch_size):
+            y = model(Tensor(x[i : i + batch_size]))
+            correct += F.accuracy(y, t[i : i + batch_size]) * len(y)
+    model.train(was_training)
+    return correct / len(x)
+
+
+def fit(
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    train_loader: Any,
+    epochs: int = 1,
+    *,
+    iters: int | None = None,
+    loss_fn: Callable[[Tensor, Any], Tensor] = F.softmax_cross_entropy,
+    eval_sets: dict[str, Arrays] | None = None,
+    progress: bool = True,
+) -> History:
+    """Train for `epochs` passes over `train_loader` (or exactly `iters` steps, if given).
+
+    After each epoch (and after the last, possibly partial, one) the model is
+    evaluated on each `name: (x, t)` of `eval_sets`. Returns the history:
+    "epoch" (epochs done, fractional after a partial one), "loss" (the mean
+    batch loss of each epoch), "<name>_acc" per evaluation set, and
+    "batch_loss" (every step's loss). `progress` shows a tqdm bar per epoch
+    with the running loss and prints a line per epoch.
+    """
+    steps_per_epoch = len(train_loader)
+    if steps_per_epoch == 0:
+        raise ValueError(
+            "train_loader yields no batches (an empty dataset, or drop_last with fewer "
+            "samples than one batch)"
+        )
+    if iters is not None:
+        epochs = math.ceil(iters / steps_per_epoch)
+    eval_sets = eval_sets or {}
+    history: History = {"epoch": [], "loss": [], "batch_loss": []}
+    history.update({f"{name}_acc": [] for name in eval_sets})
+    model.train()
+    step = 0
+    for epoch in range(1, epochs + 1):
+        total = steps_per_epoch if iters is None else min(steps_per_epoch, iters - step)
+        bar = tqdm(
+            train_loader,
+            total=total,
+            desc=f"epoch {epoch}/{epochs}",
+            unit="batch",
+            leave=False,
+            disable=not progress,
+            file=sys.stderr,
+        )
+        losses: list[float] = []
+        running = 0.0
+        for x, t in bar:
+            losses.append(train_step(model, optimizer, x, t, loss_fn))
+            running += losses[-1]
+            step += 1
+            bar.set_postfix(loss=f"{running / len(losses):.4f}", refresh=False)
+            if len(losses) == total:
+                break
+        bar.close()
+        history["epoch"].append(epoch - 1 + len(losses) / steps_per_epoch)
+        history["loss"].append(running / len(losses))
+        history["batch_loss"] += losses
+        line = f"epoch {epoch}/{epochs}  loss {history['loss'][-1]:.4f}"
+        for name, (x_eval, t_eval) in eval_sets.items():
+            history[f"{name}_acc"].append(evaluate(model, x_eval, t_eval))
+            line += f"  {name} acc {history[f'{name}_acc'][-1]:.4f}"
+        if progress:
+            tqdm.write(line)
+    return history
+
+
+def plot_history(history: History, path: str | os.PathLike) -> None:
+    """Save loss and accuracy per epoch as an image (format from the extension)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(history["epoch"], history["loss"], marker="o")
+    ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
+    for key in history:
+        if key.endswith("_acc"):
+            ax_acc.plot(history["epoch"], history[key], marker="o", label=key[: -len("_acc")])
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    ax_acc.legend()
+    fig.tight_layout()
+    fmt = os.path.splitext(os.fspath(path))[1][1:].lower()
+    try:
+        nn._write_atomically(path, lambda f: fig.savefig(f, format=fmt))
+    finally:
+        plt.close(fig)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return parse
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected positive layer sizes separated by commas (e.g. 50 or 100,100), got {text!r}"
+        )
+    return sizes
+
+
+def _seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return seed
+
+
+def _output(extensions: tuple[str, ...]) -> Callable[[str], str]:
+    # Checked before training so a typo does not cost a whole run.
+    def parse(path: str) -> str:
+        directory = os.path.dirname(path) or "."
+        if not os.path.isdir(directory):
+            raise argparse.ArgumentTypeError(f"directory {directory!r} does not exist")
+        if not path.lower().endswith(extensions):
+            raise argparse.ArgumentTypeError(
+                f"expected a file name ending in {' or '.join(extensions)}, got {path!r}"
+            )
+        return path
+
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `minigrad train`."""
+    parser.description = (
+        "Train an MLP with softmax cross-entropy. Defaults: the book's two-layer net "
+        "(784-50-10, sigmoid, 0.01*randn init, SGD, batch 100) on the embedded MNIST subset, "
+        f"lr {DEFAULT_LR['sgd']}, {DEFAULT_EPOCHS} epochs."
+    )
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.add_argument(
+        "--data",
+        choices=("subset", "mnist", "spiral"),
+        default="subset",
+        help="subset: the 5,000/1,000 MNIST images shipped with minigrad; mnist: the full set "
+        "(found via --data-dir, $MINIGRAD_DATA_DIR or the cache, else downloaded); "
+        "spiral: 3-class 2-D toy set (300 training, 300 test points)",
+    )
+    parser.add_argument(
+        "--data-dir", help="directory holding the MNIST IDX files (for --data mnist)"
+    )
+    parser.add_argument(
+        "--hidden",
+        type=_hidden,
+        default=(50,),
+        metavar="N[,N...]",
+        help="hidden layer sizes, e.g. 50 or 100,100",
+    )
+    parser.add_argument("--activation", choices=("sigmoid", "relu", "tanh"), default="sigmoid")
+    parser.add_argument(
+        "--init",
+        choices=("book", "xavier", "he"),
+        default="book",
+        help="weights: book = 0.01*randn, xavier = randn/sqrt(n), he = randn*sqrt(2/n)",
+    )
+    parser.add_argument(
+        "--optimizer",
+        choices=tuple(DEFAULT_LR),
+        default="sgd",
+        help="momentum is SGD with momentum 0.9",
+    )
+    parser.add_argument(
+        "--lr",
+        type=_positive(float),
+        help="learning rate (default per optimizer: "
+        + ", ".join(f"{k} {v}" for k, v in DEFAULT_LR.items())
+        + ")",
+    )
+    parser.add_argument("--batch-size", type=_positive(int), default=100)
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=_positive(int), default=DEFAULT_EPOCHS)
+    length.add_argument(
+        "--iters", type=_positive(int), help="train for this many steps instead of --epochs"
+    )
+    parser.add_argument("--seed", type=_seed, default=0, help="seeds the weights and the shuffling")
+    parser.add_argument(
+        "--save",
+        type=_output((".npz",)),
+        metavar="MODEL.npz",
+        help="save the trained parameters (load with MLP(...).load(path))",
+    )
+    parser.add_argument(
+        "--plot",
+        type=_output((".png", ".svg", ".pdf")),
+        metavar="CURVES.png",
+        help="plot loss and train/test accuracy per epoch",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+
+
+def _load(args: argparse.Namespace) -> tuple[Arrays, Arrays]:
+    if args.data == "subset":
+        return data.load_mnist_subset()
+    if args.data == "mnist":
+        return data.load_mnist(data_dir=args.data_dir)
+    # Two draws of the same spirals: the test points are new noise on the same arms.
+    return data.spiral(seed=0), data.spiral(seed=1)
+
+
+def _optimizer(name: str, params: Any, lr: float) -> optim.Optimizer:
+    if name == "sgd":
+        return optim.SGD(params, lr)
+    if name == "momentum":
+        return optim.SGD(params, lr, momentum=0.9)
+    return {"adagrad": optim.AdaGrad, "rmsprop": optim.RMSProp, "adam": optim.Adam}[name](
+        params, lr
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """`minigrad train`: train, print the final accuracies, optionally save and plot."""
+    start = time.perf_counter()
+    try:
+        (x_train, t_train), (x_test, t_test) = _load(args)
+    except (OSError, data.CorruptFileError) as e:  # the message says which file and what to do
+        print(f"minigrad train: error: {e}", file=sys.stderr)
+        return 1
+    n_classes = int(t_train.max()) + 1
+    model = nn.MLP(
+        [x_train.shape[1], *args.hidden, n_classes], args.activation, args.init, rng=args.seed
+    )
+    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    optimizer = _optimizer(args.optimizer, model.parameters(), lr)
+    loader = data.DataLoader(
+        data.TensorDataset(x_train, t_train), args.batch_size, shuffle=True, generator=args.seed
+    )
+    history = fit(
+        model,
+        optimizer,
+        loader,
+        args.epochs,
+        iters=args.iters,
+        eval_sets={"train": (x_train, t_train), "test": (x_test, t_test)},
+        progress=not args.quiet,
+    )
+    if args.save:
+        model.save(args.save)
+    if args.plot:
+        plot_history(history, args.plot)
+    print(
+        f"train accuracy {history['train_acc'][-1]:.4f}  test accuracy "
+        f"{history['test_acc'][-1]:.4f}  ({time.perf_counter() - start:.1f} s)"
+    )
+    return 0

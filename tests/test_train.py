@@ -1,0 +1,222 @@
+"""minigrad.train: the fit loop and the `minigrad train` command."""
+
+import argparse
+import gc
+import re
+import subprocess
+import sys
+import weakref
+
+import numpy as np
+import pytest
+
+import minigrad.functional as F
+from minigrad import cli, data, nn, optim, train
+
+SPIRAL_ARGS = [
+    "--data", "spiral", "--hidden", "30", "--activation", "relu", "--init", "he",
+    "--optimizer", "adam", "--lr", "0.05", "--batch-size", "30",
+]  # fmt: skip
+FINAL_LINE = re.compile(r"train accuracy (\d\.\d{4})  test accuracy (\d\.\d{4})  \(\d+\.\d s\)")
+
+
+def spiral_loader(batch_size=30):
+    return data.DataLoader(
+        data.TensorDataset(*data.spiral()), batch_size, shuffle=True, generator=0
+    )
+
+
+def test_fit_learns_the_spiral():
+    model = nn.MLP([2, 30, 3], activation="relu", init="he", rng=0)
+    history = train.fit(
+        model, optim.Adam(model.parameters(), lr=0.05), spiral_loader(), epochs=30,
+        eval_sets={"train": data.spiral(), "test": data.spiral(seed=1)}, progress=False,
+    )  # fmt: skip
+    assert set(history) == {"epoch", "loss", "batch_loss", "train_acc", "test_acc"}
+    assert history["epoch"] == list(range(1, 31))
+    assert len(history["loss"]) == len(history["test_acc"]) == 30
+    assert len(history["batch_loss"]) == 300
+    assert history["loss"][-1] < history["loss"][0] / 5
+    assert history["train_acc"][-1] >= 0.95 and history["test_acc"][-1] >= 0.95
+    assert history["test_acc"][0] < 0.8  # it was learned, not given
+
+
+def test_fit_with_iters_stops_in_the_middle_of_an_epoch():
+    model = nn.MLP([2, 5, 3], rng=0)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    steps = []
+    step = opt.step
+    opt.step = lambda: (steps.append(1), step())
+    history = train.fit(model, opt, spiral_loader(), epochs=100, iters=25, progress=False)
+    assert len(steps) == len(history["batch_loss"]) == 25
+    assert history["epoch"] == [1.0, 2.0, 2.5]
+    np.testing.assert_allclose(history["loss"][2], np.mean(history["batch_loss"][20:]))
+
+
+def test_fit_rejects_a_loader_without_batches():
+    loader = data.DataLoader(data.TensorDataset(*data.spiral(2)), 10, drop_last=True)
+    model = nn.MLP([2, 3])
+    with pytest.raises(ValueError, match="no batches"):
+        train.fit(model, optim.SGD(model.parameters()), loader, progress=False)
+
+
+def test_each_steps_graph_is_freed_by_reference_counting():
+    model = nn.MLP([2, 8, 3], activation="tanh", rng=0)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    refs = []
+
+    def loss_fn(y, t):
+        assert all(r() is None for r in refs), "a tensor of an earlier step is still alive"
+        loss = F.softmax_cross_entropy(y, t)
+        refs.extend([weakref.ref(y), weakref.ref(loss)])
+        return loss
+
+    gc.disable()  # no cycle collector: the graph must die by reference counting alone
+    try:
+        train.fit(model, opt, spiral_loader(), epochs=2, loss_fn=loss_fn, progress=False)
+        assert len(refs) == 40 and all(r() is None for r in refs)
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4),
+        lambda p: optim.AdaGrad(p),
+        lambda p: optim.RMSProp(p),
+        lambda p: optim.Adam(p, weight_decay=1e-4),
+    ],
+)
+def test_float32_stays_float32_through_a_training_step(make):
+    model = nn.MLP([2, 8, 3], activation="sigmoid", init="book", rng=0)
+    opt = make(model.parameters())
+    x, t = next(iter(spiral_loader()))
+    assert x.dtype == np.float32
+    for _ in range(2):
+        loss = train.train_step(model, opt, x, t)
+    assert isinstance(loss, float)
+    for name, p in model.named_parameters():
+        assert p.dtype == np.float32 and p.grad.dtype == np.float32, name
+    arrays = [v for state in opt.state for v in state.values() if isinstance(v, np.ndarray)]
+    assert arrays and all(a.dtype == np.float32 for a in arrays)
+    assert F.softmax_cross_entropy(model(x), t).dtype == np.float32
+
+
+def test_evaluate_uses_eval_mode_and_restores_the_mode():
+    model = nn.Sequential(nn.Linear(2, 3, rng=0), nn.Dropout(0.9, rng=0))
+    x, t = data.spiral()
+    first = train.evaluate(model, x, t, batch_size=64)
+    assert model.training
+    assert train.evaluate(model, x, t) == first  # no dropout, any batch size
+    model.eval()
+    train.evaluate(model, x, t)
+    assert not model.training
+    expected = F.accuracy(x @ model[0].W.data + model[0].b.data, t)
+    assert first == pytest.approx(expected)
+
+
+# ---------------------------------------------------------------- the command
+
+
+def final_accuracies(stdout):
+    match = FINAL_LINE.search(stdout)
+    assert match, stdout
+    return float(match[1]), float(match[2])
+
+
+def test_cli_trains_saves_and_plots(tmp_path, capsys):
+    model_path, plot_path = tmp_path / "model.npz", tmp_path / "curves.png"
+    argv = ["train", *SPIRAL_ARGS, "--epochs", "30", "--quiet"]
+    assert cli.main([*argv, "--save", str(model_path), "--plot", str(plot_path)]) == 0
+    out, err = capsys.readouterr()
+    train_acc, test_acc = final_accuracies(out)
+    assert train_acc >= 0.95 and test_acc >= 0.95
+    assert out.count("\n") == 1 and err == ""  # --quiet: only the final line
+    model = nn.MLP([2, 30, 3], activation="relu")
+    model.load(model_path)
+    x, t = data.spiral(seed=1)
+    assert train.evaluate(model, x, t) == pytest.approx(test_acc, abs=1e-4)
+    assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "model.npz"]
+
+
+def test_cli_is_deterministic_for_a_seed(capsys):
+    runs = []
+    for _ in range(2):
+        cli.main(["train", *SPIRAL_ARGS, "--epochs", "3", "--quiet", "--seed", "5"])
+        runs.append(final_accuracies(capsys.readouterr().out))
+    assert runs[0] == runs[1]
+
+
+def test_cli_reports_each_epoch_unless_quiet(capsys):
+    assert cli.main(["train", *SPIRAL_ARGS, "--iters", "15"]) == 0
+    out, err = capsys.readouterr()
+    assert re.search(r"epoch 1/2  loss \d\.\d{4}  train acc \d\.\d{4}  test acc \d\.\d{4}", out)
+    assert "epoch 2/2" in out
+    final_accuracies(out)
+    assert "epoch 1/2:" in err and "batch/s" in err  # the progress bar, on stderr
+
+
+def test_cli_default_data_learns_digits(capsys):
+    # The embedded MNIST subset with the default net, cut to 3 epochs.
+    assert cli.main(["train", "--epochs", "3", "--quiet"]) == 0
+    train_acc, test_acc = final_accuracies(capsys.readouterr().out)
+    assert train_acc > 0.6 and test_acc > 0.6  # chance is 0.1
+
+
+def test_python_dash_m_minigrad_train():
+    result = subprocess.run(
+        [sys.executable, "-m", "minigrad", "train", *SPIRAL_ARGS, "--epochs", "2", "--quiet"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    final_accuracies(result.stdout)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--lr", "0"], "argument --lr: must be > 0"),
+        (["--lr", "-0.1"], "argument --lr: must be > 0"),
+        (["--lr", "inf"], "argument --lr: must be > 0"),
+        (["--lr", "fast"], "argument --lr: expected a number"),
+        (["--batch-size", "0"], "argument --batch-size: must be > 0"),
+        (["--batch-size", "2.5"], "argument --batch-size: expected an integer"),
+        (["--epochs", "0"], "argument --epochs: must be > 0"),
+        (["--epochs", "2", "--iters", "5"], "not allowed with argument"),
+        (["--hidden", "50,,10"], "argument --hidden: expected positive layer sizes"),
+        (["--hidden", "0"], "argument --hidden: expected positive layer sizes"),
+        (["--hidden", "fifty"], "argument --hidden: expected positive layer sizes"),
+        (["--seed", "-1"], "argument --seed: expected an integer >= 0"),
+        (["--activation", "swish"], "argument --activation: invalid choice"),
+        (["--optimizer", "lbfgs"], "argument --optimizer: invalid choice"),
+        (["--data", "cifar"], "argument --data: invalid choice"),
+        (["--save", "/no/such/dir/m.npz"], "argument --save: directory '/no/such/dir'"),
+        (["--save", "model.pt"], "argument --save: expected a file name ending in .npz"),
+        (["--plot", "curves.txt"], "argument --plot: expected a file name ending in .png"),
+    ],
+)
+def test_bad_options_exit_with_status_2(options, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", *options])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_lists_the_options_and_defaults():
+    parser = argparse.ArgumentParser(prog="minigrad train")
+    train.add_arguments(parser)
+    text = parser.format_help()
+    for option in ["--data", "--data-dir", "--hidden", "--activation", "--init", "--optimizer",
+                   "--lr", "--batch-size", "--epochs", "--iters", "--seed", "--save", "--plot",
+                   "--quiet"]:  # fmt: skip
+        assert option in text
+    args = parser.parse_args([])
+    assert (args.data, args.hidden, args.activation, args.init) == (
+        "subset",
+        (50,),
+        "sigmoid",
+        "book",
+    )
+    assert (args.optimizer, args.lr, args.batch_size, args.epochs) == ("sgd", None, 100, 50)
