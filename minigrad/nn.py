@@ -10,7 +10,7 @@ Weights follow the book's layout: `Linear` computes x W + b with W of shape
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -23,7 +23,7 @@ from minigrad.engine import Tensor, TensorLike, get_default_dtype, no_grad
 __all__ = [
     "Parameter", "Module", "Linear", "Sequential", "MLP",
     "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax", "Dropout",
-    "xavier", "he", "normal", "TwoLayerNet",
+    "xavier", "he", "normal", "TwoLayerNet", "LoadResult",
 ]  # fmt: skip
 
 Generator = np.random.Generator | int | None  # a numpy Generator or a seed for one
@@ -219,8 +219,10 @@ class Module:
 
 def _write_atomically(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
     """Call `write(binary_file)` on a temporary file beside `path`, then rename it to `path`."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-", suffix=".part")
+    directory, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.part")
+    # Not mkstemp: its files are private (0600) and would stay so after the rename.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -131,12 +131,13 @@ def fit(
 
 def plot_history(history: History, path: str | os.PathLike) -> None:
     """Save loss and accuracy per epoch as an image (format from the extension)."""
-    import matplotlib
+    # A bare Figure draws with Agg and touches no pyplot state, so this works
+    # headless and leaves a notebook's backend alone; imported here because
+    # matplotlib is slow to import and only --plot needs it.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only; no display needed
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4), layout="tight")
+    ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(history["epoch"], history["loss"], marker="o")
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
     for key in history:
@@ -144,12 +145,8 @@ def plot_history(history: History, path: str | os.PathLike) -> None:
             ax_acc.plot(history["epoch"], history[key], marker="o", label=key[: -len("_acc")])
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     ax_acc.legend()
-    fig.tight_layout()
     fmt = os.path.splitext(os.fspath(path))[1][1:].lower()
-    try:
-        nn._write_atomically(path, lambda f: fig.savefig(f, format=fmt))
-    finally:
-        plt.close(fig)
+    nn._write_atomically(path, lambda f: fig.savefig(f, format=fmt))
 
 
 # ---------------------------------------------------------------- command line

@@ -1,6 +1,7 @@
 """minigrad.nn: registration, modes, state dicts and files, layers, initializers."""
 
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -171,6 +172,9 @@ def test_save_load_round_trip(tmp_path):
     src = nn.MLP([3, 5, 2], activation="tanh", rng=0)
     src.save(path)
     assert os.listdir(tmp_path) == ["model.npz"]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # not a private temp file's 0600
     with np.load(path, allow_pickle=False) as archive:
         assert sorted(archive.files) == sorted(src.state_dict())
     dst = nn.MLP([3, 5, 2], activation="tanh", rng=1)
