@@ -55,11 +55,13 @@ def evaluate(model: nn.Module, x: np.ndarray, t: np.ndarray, batch_size: int = 1
     was_training = model.training
     model.eval()
     correct = 0.0
-    with no_grad():
-        for i in range(0, len(x), batch_size):
-            y = model(Tensor(x[i : i + batch_size]))
-            correct += F.accuracy(y, t[i : i + batch_size]) * len(y)
-    model.train(was_training)
+    try:
+        with no_grad():
+            for i in range(0, len(x), batch_size):
+                y = model(Tensor(x[i : i + batch_size]))
+                correct += F.accuracy(y, t[i : i + batch_size]) * len(y)
+    finally:
+        model.train(was_training)
     return correct / len(x)
 
 
