@@ -4,7 +4,7 @@ import minigrad as mg
 import minigrad.functional as F
 """
 
-from minigrad import functional
+from minigrad import data, functional, nn, optim
 from minigrad.engine import (
     OPS,
     AnomalyError,
@@ -25,7 +25,10 @@ __all__ = [
     "Tensor",
     "detect_anomaly",
     "enable_grad",
+    "data",
     "functional",
+    "nn",
+    "optim",
     "get_default_dtype",
     "grad",
     "is_grad_enabled",

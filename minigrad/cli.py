@@ -18,18 +18,18 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="minigrad", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    modules = {}
-    for name, (module_name, help_text) in COMMANDS.items():
-        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
-        modules[name] = module_name
-        sub_parser.set_defaults(_module=module_name)
-    # Only the chosen command's module is imported (train needs matplotlib, graph graphviz).
-    args, _ = parser.parse_known_args(argv)
-    module = importlib.import_module(args._module)
-    chosen = sub.choices[args.command]
-    module.add_arguments(chosen)
+    parsers = {
+        name: sub.add_parser(name, help=h, description=h) for name, (_, h) in COMMANDS.items()
+    }
+    # Only the chosen command's module is imported (train needs matplotlib, graph graphviz),
+    # before parsing, so that `minigrad train --help` lists train's options.
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    if chosen in COMMANDS:
+        module = importlib.import_module(COMMANDS[chosen][0])
+        module.add_arguments(parsers[chosen])
     args = parser.parse_args(argv)
     return module.run(args)
 
