@@ -1,0 +1,159 @@
+"""`minigrad graph`: render the graph of a built-in model or of an expression, e.g.
+
+    minigrad graph --model two-layer-net --out net.svg
+    minigrad graph --model mlp --sizes 784,100,100,10 --collapse --out mlp.png
+    minigrad graph "tanh(x) * y + x" --show-grad --out graph.pdf
+
+The format comes from the extension of --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+from minigrad import functional as F
+from minigrad import nn
+from minigrad.engine import Tensor
+from minigrad.viz.expr import FUNCTIONS, ExpressionError, parse
+from minigrad.viz.graph import FORMATS, render, trace
+
+DEFAULT_SIZES = {"two-layer-net": (784, 50, 10), "mlp": (784, 100, 10)}
+BATCH = 100  # the book's mini-batch, so the shapes read as in chapter 4
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        sizes = ()
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected at least two positive layer sizes separated by commas, got {text!r}"
+        )
+    return sizes
+
+
+def _out(path: str) -> str:
+    # Checked up front, so a typo fails before any work is done.
+    extension = os.path.splitext(path)[1][1:].lower()
+    if extension not in FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"the format comes from the extension: expected {', '.join('.' + f for f in FORMATS)}, "
+            f"got {path!r}"
+        )
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise argparse.ArgumentTypeError(f"directory {directory!r} does not exist")
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `minigrad graph`."""
+    parser.description = (
+        "Render a computational graph with Graphviz: a built-in model's loss on a batch of "
+        f"{BATCH} random inputs, or an expression over scalar variables, e.g. "
+        '"tanh(x) * y + x". Functions: ' + ", ".join(FUNCTIONS) + "."
+    )
+    parser.add_argument("expression", nargs="?", help="an expression to draw (instead of --model)")
+    parser.add_argument("--model", choices=tuple(DEFAULT_SIZES), help="a built-in model to draw")
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        metavar="N,N[,N...]",
+        help="layer sizes (default: two-layer-net 784,50,10; mlp 784,100,10)",
+    )
+    parser.add_argument(
+        "--out",
+        type=_out,
+        default="graph.svg",
+        metavar="PATH",
+        help=f"output file (default graph.svg); the format comes from the extension: "
+        f"{', '.join(FORMATS)}",
+    )
+    parser.add_argument(
+        "--show-grad",
+        action="store_true",
+        help="run backward first; show gradient norms and colour nodes by them (log scale)",
+    )
+    parser.add_argument("--show-data", action="store_true", help="show values (ranges if large)")
+    parser.add_argument(
+        "--collapse", action="store_true", help="draw each module of a --model as one node"
+    )
+    parser.add_argument(
+        "--rankdir",
+        choices=("TB", "LR", "BT", "RL"),
+        default="TB",
+        help="direction of the data flow: top to bottom (default), left to right, ...",
+    )
+
+
+def _model_loss(kind: str, sizes: tuple[int, ...] | None) -> tuple[Tensor, nn.Module]:
+    sizes = sizes or DEFAULT_SIZES[kind]
+    if kind == "two-layer-net":
+        if len(sizes) != 3:
+            raise ValueError(
+                f"two-layer-net takes three sizes (input, hidden, output), got {sizes}"
+            )
+        model: nn.Module = nn.TwoLayerNet(*sizes, rng=0)
+    else:
+        model = nn.MLP(list(sizes), rng=0)
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.random((BATCH, sizes[0]), dtype=np.float32), name="x")
+    t = rng.integers(0, sizes[-1], BATCH)
+    return F.softmax_cross_entropy(model(x), t), model
+
+
+def _expression_output(text: str) -> Tensor:
+    expression = parse(text)
+    rng = np.random.default_rng(0)
+    values = {
+        name: Tensor(rng.standard_normal(), requires_grad=True, name=name)
+        for name in expression.variables
+    }
+    return expression(**values)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`minigrad graph`: write the picture to --out."""
+    if (args.expression is None) == (args.model is None):
+        print(
+            "minigrad graph: error: give either an expression or --model (exactly one)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        if args.model:
+            out, model = _model_loss(args.model, args.sizes)
+        else:
+            if args.sizes or args.collapse:
+                raise ValueError("--sizes and --collapse apply to --model only")
+            out, model = _expression_output(args.expression), None
+    except (ExpressionError, ValueError) as e:
+        print(f"minigrad graph: error: {e}", file=sys.stderr)
+        return 2
+    graph = trace(out)
+    if args.show_grad:
+        # Keep every intermediate gradient so every node gets a colour.
+        for t in graph.tensors:
+            if not t.is_leaf:
+                t.retain_grad()
+        out.backward(np.ones_like(out.data))
+    try:
+        render(
+            graph,
+            path=args.out,
+            show_grad=args.show_grad,
+            show_data=args.show_data,
+            rankdir=args.rankdir,
+            modules=model,
+            collapse=args.collapse,
+        )
+    except RuntimeError as e:  # Graphviz's dot is missing; the message says how to install it
+        print(f"minigrad graph: error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out}")
+    return 0
