@@ -1,0 +1,501 @@
+"""minigrad.viz: DOT structure, rendering with the real `dot`, the expression parser,
+the `minigrad graph` command and the plot helpers."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.quiver import Quiver  # noqa: E402
+
+import minigrad as mg  # noqa: E402
+import minigrad.functional as F  # noqa: E402
+from minigrad import nn, optim, viz  # noqa: E402
+from minigrad.cli import main  # noqa: E402
+from minigrad.viz.expr import ExpressionError, parse  # noqa: E402
+
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None,
+    reason="Graphviz's dot is not installed (apt-get install graphviz)",
+)
+
+NODE = re.compile(r'^\t+(\w+) \[label=(?:"((?:[^"\\]|\\.)*)"|(\w+))')
+EDGE = re.compile(r"^\t+(\w+) -> (\w+)")
+
+
+def parse_dot(dot) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """{node id: label} and [(tail, head)] from DOT source, labels unescaped."""
+    nodes, edges = {}, []
+    for line in dot.source.splitlines():
+        if m := EDGE.match(line):
+            edges.append(m.groups())
+        elif m := NODE.match(line):
+            label = m.group(2) if m.group(2) is not None else m.group(3)
+            nodes[m.group(1)] = label.replace("\\n", "\n")
+    return nodes, edges
+
+
+def leaf(shape=(), name=None, seed=0):
+    data = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    return mg.Tensor(data, requires_grad=True, name=name)
+
+
+# ---------------------------------------------------------------- DOT structure
+
+
+def test_single_op_has_two_inputs_one_op_one_output():
+    a, b = leaf(name="a"), leaf(name="b", seed=1)
+    nodes, edges = parse_dot(viz.to_dot(a * b))
+    assert nodes == {
+        "t0": "a\nscalar float32",
+        "t1": "b\nscalar float32",
+        "op0": "mul",
+        "t2": "scalar float32",
+    }
+    assert edges == [("t0", "op0"), ("t1", "op0"), ("op0", "t2")]
+
+
+def test_shared_subexpression_is_one_node_with_two_out_edges():
+    x = leaf((3,), name="x")
+    h = F.tanh(x)
+    y = h * 2 + h
+    nodes, edges = parse_dot(viz.to_dot(y))
+    vector = "(3,) float32"
+    assert nodes == {
+        "t0": "x\n" + vector,
+        "op0": "tanh",
+        "t1": vector,  # h
+        "c0": "2",
+        "op1": "mul",
+        "t2": vector,  # h * 2
+        "op2": "add",
+        "t3": vector,  # y
+    }
+    assert edges == [
+        ("t0", "op0"),
+        ("op0", "t1"),
+        ("t1", "op1"),
+        ("c0", "op1"),
+        ("op1", "t2"),
+        ("t2", "op2"),
+        ("t1", "op2"),
+        ("op2", "t3"),
+    ]
+    assert [b for a, b in edges if a == "t1"] == ["op1", "op2"]  # h: one node, two out-edges
+
+
+def test_a_tensor_used_twice_by_one_op_has_two_edges():
+    x = leaf(name="x")
+    nodes, edges = parse_dot(viz.to_dot(x * x))
+    assert edges == [("t0", "op0"), ("t0", "op0"), ("op0", "t1")]
+
+
+def test_broadcasting_shapes_appear_on_the_nodes():
+    x, y = leaf((3, 1), name="x"), leaf((4,), name="y", seed=1)
+    nodes, edges = parse_dot(viz.to_dot(x + y))
+    assert nodes == {
+        "t0": "x\n(3, 1) float32",
+        "t1": "y\n(4,) float32",
+        "op0": "add",
+        "t2": "(3, 4) float32",
+    }
+    assert len(edges) == 3
+
+
+def test_op_attributes_show_only_non_defaults():
+    x = leaf((2, 3), name="x")
+    nodes, _ = parse_dot(viz.to_dot(x.sum(axis=1), x.mean(), x.reshape(3, 2)))
+    ops = sorted(label for key, label in nodes.items() if key.startswith("op"))
+    assert ops == ["mean", "reshape\nshape=(3, 2)", "sum\naxis=1"]
+
+
+def two_layer_net_loss():
+    net = nn.TwoLayerNet(4, 3, 2, rng=0)
+    x = mg.Tensor(np.ones((5, 4), dtype=np.float32), name="x")
+    return net, net.loss(x, np.array([0, 1, 0, 1, 1]))
+
+
+def test_two_layer_net_graph():
+    net, loss = two_layer_net_loss()
+    dot = viz.to_dot(loss, modules=net)
+    nodes, edges = parse_dot(dot)
+    # x, W1, b1, linear, h, sigmoid, a, W2, b2, linear, scores, labels, loss op, loss
+    assert len(nodes) == 14
+    assert len(edges) == 13
+    labels = sorted(nodes.values())
+    params = ["W1\n(4, 3) float32", "b1\n(3,) float32", "W2\n(3, 2) float32", "b2\n(2,) float32"]
+    assert set(params) <= set(labels)
+    assert labels.count("linear") == 2 and labels.count("sigmoid") == 1
+    assert "[0, 1, 0, 1, 1]" in labels  # the labels, a small constant, by value
+    assert "softmax_cross_entropy" in labels
+    # one cluster holds the whole net (it owns W1..b2 itself); the loss stays outside
+    cluster = dot.source.split("subgraph cluster_0 {")[1].split("}")[0]
+    assert "label=TwoLayerNet" in cluster
+    assert cluster.count("[label=") == 9  # W1, b1, linear, h, sigmoid, a, W2, b2, linear
+
+
+def test_mlp_has_one_cluster_per_linear_and_activations_between():
+    mlp = nn.MLP([4, 3, 3, 2], rng=0)
+    x = mg.Tensor(np.ones((5, 4), dtype=np.float32), name="x")
+    dot = viz.to_dot(mlp(x), modules=mlp)
+    clusters = re.findall(r"subgraph (cluster_\d+) \{\n\t\t[^\n]*label=\"([^\"]+)\"", dot.source)
+    assert [label for _, label in clusters] == [f"layers.{i}: Linear" for i in (0, 2, 4)]
+    for part in dot.source.split("subgraph")[1:]:
+        assert "relu" not in part.split("}")[0]
+
+    collapsed = viz.to_dot(mlp(x), modules=mlp, collapse=True)
+    nodes, edges = parse_dot(collapsed)
+    assert [k for k in nodes if k.startswith("m")] == ["m0", "m1", "m2"]
+    assert nodes["m0"].startswith("layers.0: Linear\nW (4, 3)\nb (3,)")
+    # a chain: x -> m0 -> h -> relu -> a -> m1 -> h -> relu -> a -> m2 -> out
+    assert len(nodes) == 11
+    assert edges == [
+        ("t0", "m0"), ("m0", "t3"), ("t3", "op1"), ("op1", "t4"), ("t4", "m1"), ("m1", "t7"),
+        ("t7", "op3"), ("op3", "t8"), ("t8", "m2"), ("m2", "t11"),
+    ]  # fmt: skip
+
+
+def test_dot_source_is_deterministic():
+    sources = []
+    for _ in range(2):
+        _, loss = two_layer_net_loss()
+        sources.append(viz.to_dot(loss).source)
+    assert sources[0] == sources[1]
+
+
+def test_after_backward_the_freed_graph_still_draws():
+    x, y = leaf((3,), name="x"), leaf(name="y", seed=1)
+    loss = (F.tanh(x) * y).sum()
+    loss.backward()
+    dot = viz.to_dot(loss)
+    nodes, edges = parse_dot(dot)
+    assert nodes == {"op0": "sum", "t0": "scalar float32"}
+    assert edges == [("op0", "t0")]
+    assert 'style="filled,dashed"' in dot.source
+    assert "minigrad.viz.trace" in dot.source  # the note says how to get the whole graph
+
+
+def test_trace_before_backward_draws_whole_graph_with_gradients():
+    x, y = leaf((3,), name="x"), leaf(name="y", seed=1)
+    loss = (F.tanh(x) * y).sum()
+    before = viz.to_dot(loss).source
+    graph = viz.trace(loss)
+    loss.backward()
+    nodes, edges = parse_dot(viz.to_dot(graph))
+    assert viz.to_dot(graph).source == before
+    assert len(nodes) == 8 and len(edges) == 7  # x, tanh, h, y, mul, h*y, sum, loss
+
+    dot = viz.to_dot(graph, show_grad=True)
+    nodes, _ = parse_dot(dot)
+    norm_x = np.linalg.norm(x.grad.data.astype(np.float64))
+    assert nodes["t0"] == f"x\n(3,) float32\n|grad| {norm_x:.2e}"
+    assert "|grad|" not in nodes["t1"]  # an intermediate without retain_grad has none
+    assert "gradient norm (log scale)" in dot.source
+
+
+def test_grad_colours_follow_the_log_norm():
+    # Three leaves whose gradients differ by powers of ten.
+    a, b, c = (leaf((2,), name=n, seed=i) for i, n in enumerate("abc"))
+    loss = (a * 1e-4).sum() + (b * 1e-2).sum() + (c * 1.0).sum()
+    graph = viz.trace(loss)
+    loss.backward()
+    source = viz.to_dot(graph, show_grad=True).source
+    fill = {
+        name: re.search(rf'\[label="{name}\\n[^\]]*fillcolor="(#\w+)"', source).group(1)
+        for name in "abc"
+    }
+    assert len(set(fill.values())) == 3
+    blue = {k: int(v[5:7], 16) - int(v[1:3], 16) for k, v in fill.items()}  # blue minus red
+    assert blue["a"] > blue["b"] > blue["c"]  # small norms cool, large ones warm
+    legend = re.findall(r">1e(-?\d+)<", source)
+    assert int(legend[0]) <= -4 and int(legend[-1]) >= 0
+
+
+def test_show_data_and_constants():
+    x = mg.Tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True, name="x")
+    nodes, _ = parse_dot(viz.to_dot(x * 3, show_data=True))
+    assert nodes["t0"] == "x\n(2,) float32\n[1., 2.]"
+    assert nodes["c0"] == "3"
+
+
+def test_bad_arguments():
+    x = leaf(name="x")
+    with pytest.raises(ValueError, match="rankdir"):
+        viz.to_dot(x * 2, rankdir="up")
+    with pytest.raises(ValueError, match="collapse=True needs modules"):
+        viz.to_dot(x * 2, collapse=True)
+    with pytest.raises(TypeError, match="takes tensors"):
+        viz.to_dot(np.ones(3))
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+@needs_dot
+def test_render_svg_is_valid_and_has_every_node(tmp_path):
+    _, loss = two_layer_net_loss()
+    path = viz.render(loss, path=tmp_path / "net.svg")
+    root = ET.parse(path).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    groups = root.iter("{http://www.w3.org/2000/svg}g")
+    assert sum(g.get("class") == "node" for g in groups) == 14
+    assert os.listdir(tmp_path) == ["net.svg"]
+
+
+@needs_dot
+def test_render_png_and_pdf(tmp_path):
+    _, loss = two_layer_net_loss()
+    png = viz.render(loss, path=tmp_path / "net.png", rankdir="LR")
+    width, height = png_size(open(png, "rb").read())
+    assert width > height > 50  # left to right: wider than tall
+    pdf = viz.render(viz.to_dot(loss), path=tmp_path / "x.out", format="pdf")
+    assert open(pdf, "rb").read(5) == b"%PDF-"
+
+
+def test_missing_dot_says_how_to_install(tmp_path, monkeypatch):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    x = leaf(name="x")
+    with pytest.raises(RuntimeError, match="apt-get install graphviz") as error:
+        viz.render(x * 2, path=tmp_path / "g.png")
+    assert "brew install graphviz" in str(error.value)
+    assert sorted(os.listdir(tmp_path)) == ["bin"]  # nothing half-written
+    # DOT source needs no program
+    viz.render(x * 2, path=tmp_path / "g.dot")
+    assert open(tmp_path / "g.dot").read().startswith("digraph minigrad {")
+    assert viz.mimebundle(F.exp(x)) == {"text/plain": repr(F.exp(x))}
+
+
+def test_render_rejects_unknown_format(tmp_path):
+    with pytest.raises(ValueError, match="cannot tell the format"):
+        viz.render(leaf() * 2, path=tmp_path / "g.jpeg")
+
+
+@needs_dot
+def test_jupyter_display():
+    x = leaf((2,), name="x")
+    bundle = viz.mimebundle(F.exp(x))
+    assert bundle["image/svg+xml"].lstrip().startswith("<?xml")
+    assert bundle["text/plain"].startswith("tensor(")
+    assert set(viz.mimebundle(x)) == {"text/plain"}  # a leaf has no graph to show
+    assert "TwoLayerNet" in viz.mimebundle(nn.TwoLayerNet(4, 3, 2))["image/svg+xml"]
+
+
+# ---------------------------------------------------------------- expressions
+
+
+def test_expression_builds_the_graph():
+    expr = parse("tanh(x) * y + x")
+    assert expr.variables == ("x", "y")
+    x, y = leaf(name="x"), leaf(name="y", seed=1)
+    out = expr(x=x, y=y)
+    np.testing.assert_allclose(out.data, np.tanh(x.data) * y.data + x.data, rtol=1e-6)
+    ops = sorted(v for k, v in parse_dot(viz.to_dot(out))[0].items() if k.startswith("op"))
+    assert ops == ["add", "mul", "tanh"]
+    z = parse("-sum(x ** 2, axis=0, keepdims=True) / 2 @ y")
+    assert z.variables == ("x", "y")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("x.grad", "attribute access is not allowed"),
+        ("tanh(x).__class__", "attribute access is not allowed"),
+        ("__import__('os')", "names starting with '_' are not allowed"),
+        ("_x + 1", "names starting with '_' are not allowed"),
+        ("system(x)", "unknown function 'system'"),
+        ("np.exp(x)", "only calls of the functions by name"),
+        ("x(1)", "unknown function 'x'"),
+        ("x[0]", "indexing is not allowed"),
+        ("(lambda: 1)()", "only calls of the functions by name"),
+        ("lambda: 1", "lambda is not allowed"),
+        ("'text'", "only numbers are allowed"),
+        ("x if y else x", "conditional expression is not allowed"),
+        ("x < y", "comparison is not allowed"),
+        ("[x for x in y]", "comprehension is not allowed"),
+        ("x // y", "operator FloorDiv is not allowed"),
+        ("~x", "unary Invert is not allowed"),
+        ("tanh", "tanh is a function; call it"),
+        ("sum(x, axis=y)", "keyword values must be numbers"),
+        ("sum(x, **k)", "**-unpacking is not allowed"),
+        ("exp(*x)", "*-unpacking is not allowed"),
+        ("x +", "invalid syntax"),
+        ("x = 1", "invalid syntax"),
+        ("x + " * 200 + "x", "expression too long"),
+    ],
+)
+def test_expression_parser_rejects(text, message):
+    with pytest.raises(ExpressionError, match=re.escape(message)):
+        parse(text)
+
+
+def test_expression_without_variables_has_no_graph():
+    with pytest.raises(ExpressionError, match="uses no variables"):
+        parse("exp(1) + 2")()
+
+
+# ---------------------------------------------------------------- minigrad graph
+
+
+def test_cli_expression_to_dot(tmp_path, capsys):
+    out = tmp_path / "g.dot"
+    assert main(["graph", "tanh(x) * y + x", "--show-grad", "--out", str(out)]) == 0
+    nodes, edges = parse_dot(type("D", (), {"source": out.read_text()}))
+    assert len(nodes) == 8 and len(edges) == 8
+    assert all("|grad|" in label for key, label in nodes.items() if key.startswith("t"))
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+@needs_dot
+def test_cli_model_to_svg(tmp_path):
+    out = tmp_path / "net.svg"
+    args = ["graph", "--model", "mlp", "--sizes", "6,5,4,3", "--collapse", "--out", str(out)]
+    assert main(args) == 0
+    text = out.read_text()
+    ET.fromstring(text)
+    assert "layers.4: Linear" in text
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main(["graph", "x.y", "--out", str(tmp_path / "g.dot")]) == 2
+    assert "attribute access is not allowed" in capsys.readouterr().err
+    assert main(["graph", "--out", str(tmp_path / "g.dot")]) == 2
+    assert "exactly one" in capsys.readouterr().err
+    args = ["graph", "--model", "two-layer-net", "--sizes", "4,3", "--out", str(tmp_path / "g.dot")]
+    assert main(args) == 2
+    assert "three sizes" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["graph", "x", "--out", str(tmp_path / "g.jpeg")])
+    assert "format comes from the extension" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------- plots
+
+
+@pytest.fixture
+def no_pyplot_leak():
+    before = plt.get_fignums()
+    yield
+    assert plt.get_fignums() == before  # no helper left a figure open in pyplot
+
+
+def read_png(path) -> tuple[int, int]:
+    return png_size(open(path, "rb").read())
+
+
+def test_plot_function(tmp_path, no_pyplot_leak):
+    fig = viz.plot_function(F.sigmoid, F.step, F.relu, path=tmp_path / "act.png")
+    names = ("sigmoid", "step", "relu")
+    lines = [line for line in fig.axes[0].get_lines() if line.get_label() in names]
+    assert [line.get_label() for line in lines] == list(names)
+    x, y = lines[0].get_data()
+    np.testing.assert_allclose(y, 1 / (1 + np.exp(-x)), atol=1e-6)
+    assert min(read_png(tmp_path / "act.png")) > 100
+
+
+def test_gradient_field_arrows_point_to_the_minimum(tmp_path, no_pyplot_leak):
+    minimum = np.array([0.5, -0.25])
+
+    def f(x):  # an off-centre, stretched bowl, so the arrows are not just -position
+        return (x[0] - minimum[0]) ** 2 + 3 * (x[1] - minimum[1]) ** 2
+
+    fig = viz.plot_gradient_field(f, num=9, path=tmp_path / "field.png")
+    (quiver,) = [c for c in fig.axes[0].collections if isinstance(c, Quiver)]
+    points = np.column_stack([quiver.X, quiver.Y])
+    arrows = np.column_stack([quiver.U, quiver.V])
+    assert len(points) == 81
+    toward = np.einsum("ij,ij->i", arrows, minimum - points)
+    away = np.linalg.norm(minimum - points, axis=1) > 1e-9
+    assert (toward[away] > 0).all()
+    # the arrows are -grad f exactly (from backprop)
+    expected = -np.column_stack([2 * (points[:, 0] - 0.5), 6 * (points[:, 1] + 0.25)])
+    np.testing.assert_allclose(arrows, expected, rtol=1e-6, atol=1e-9)
+    assert min(read_png(tmp_path / "field.png")) > 100
+
+
+def test_gradient_field_rejects_a_function_that_mixes_points():
+    with pytest.raises(ValueError, match="one per point"):
+        viz.plot_gradient_field(lambda x: (x**2).sum())
+
+
+def test_plot_descent_path(tmp_path, no_pyplot_leak):
+    def f(x):
+        return x[0] ** 2 + x[1] ** 2
+
+    _, path = optim.gradient_descent(f, [-3.0, 4.0], lr=0.1, step_num=20, history=True)
+    fig = viz.plot_descent_path(f, path, path=tmp_path / "descent.png")
+    drawn = next(line for line in fig.axes[0].get_lines() if line.get_label() == "path")
+    np.testing.assert_allclose(np.column_stack(drawn.get_data()), path)
+    assert min(read_png(tmp_path / "descent.png")) > 100
+
+
+def test_plot_history(tmp_path, no_pyplot_leak):
+    history = {
+        "epoch": [1.0, 2.0, 3.0],
+        "loss": [2.0, 1.0, 0.5],
+        "batch_loss": list(np.linspace(2.3, 0.4, 60)),
+        "train_acc": [0.5, 0.8, 0.9],
+        "test_acc": [0.45, 0.75, 0.85],
+    }
+    fig = viz.plot_history(history, path=tmp_path / "curves.png")
+    loss_ax, acc_ax = fig.axes
+    assert [line.get_label() for line in acc_ax.get_lines()] == ["train_acc", "test_acc"]
+    np.testing.assert_allclose(acc_ax.get_lines()[0].get_xdata(), [1, 2, 3])
+    labels = [line.get_label() for line in loss_ax.get_lines()]
+    assert "loss" in labels and any(label.startswith("batch_loss (mean of") for label in labels)
+    loss_line = loss_ax.get_lines()[labels.index("loss")]
+    np.testing.assert_allclose(loss_line.get_xdata(), [0.5, 1.5, 2.5])  # epoch means at mid-epoch
+    assert read_png(tmp_path / "curves.png")[0] > 500
+
+
+def test_plot_decision_boundary(tmp_path, no_pyplot_leak):
+    X = np.array([[-1.0, 0.0], [1.0, 0.0], [0.5, 0.2], [-0.5, -0.2]], dtype=np.float32)
+    y = np.array([0, 1, 1, 0])
+
+    def model(points):  # class 1 right of the x1 axis
+        return F.concat([-points[:, :1], points[:, :1]], axis=1)
+
+    fig = viz.plot_decision_boundary(model, X, y, resolution=50, path=tmp_path / "b.png")
+    scatter = [c for c in fig.axes[0].collections if c.get_label().startswith("class")]
+    assert [c.get_label() for c in scatter] == ["class 0", "class 1"]
+    assert min(read_png(tmp_path / "b.png")) > 100
+
+
+def test_show_images(tmp_path, no_pyplot_leak):
+    images = np.random.default_rng(0).random((7, 784))
+    labels, predictions = [1, 2, 3, 4, 5, 6, 7], [1, 2, 0, 4, 5, 6, 7]
+    fig = viz.show_images(images, labels, predictions, ncols=4, path=tmp_path / "digits.png")
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 7 and len(fig.axes) == 8
+    assert shown[2].get_title() == "3 -> 0"
+    assert shown[2].title.get_color() != shown[0].title.get_color()
+    assert shown[0].images[0].get_array().shape == (28, 28)
+    assert min(read_png(tmp_path / "digits.png")) > 100
+    with pytest.raises(ValueError, match="7 images but 2 labels"):
+        viz.show_images(images, [1, 2])
+
+
+def test_importing_viz_does_not_import_matplotlib():
+    code = "import sys, minigrad, minigrad.viz; print('matplotlib' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
