@@ -134,10 +134,13 @@ def plot_gradient_field(
     come from one backward pass, not from numerical differences.
     """
     xs, ys = np.linspace(*xlim, num), np.linspace(*ylim, num)
-    z, g = _on_grid(f, xs, ys, need_grad=True)
+    _, g = _on_grid(f, xs, ys, need_grad=True)
+    # The contour lines get their own finer grid: on the arrows' grid they look polygonal.
+    fine_x, fine_y = np.linspace(*xlim, 200), np.linspace(*ylim, 200)
+    z, _ = _on_grid(f, fine_x, fine_y, need_grad=False)
     fig = _figure(show, figsize=(5.5, 5))
     ax = fig.add_subplot()
-    ax.contour(xs, ys, z, levels=12, colors="#cccccc", linewidths=0.8, zorder=0)
+    ax.contour(fine_x, fine_y, z, levels=12, colors="#cccccc", linewidths=0.8, zorder=0)
     xx, yy = np.meshgrid(xs, ys)
     ax.quiver(xx, yy, -g[0], -g[1], angles="xy", color="#555555", width=0.004)
     ax.set(xlabel="$x_0$", ylabel="$x_1$", xlim=xlim, ylim=ylim, aspect="equal", title=title)
