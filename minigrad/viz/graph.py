@@ -396,6 +396,7 @@ def to_dot(
 
     # Members of a collapsed cluster all map to the cluster's one node.
     owner = {key: i for i, c in enumerate(clusters) for key in c.members}
+    by_key = {v.key: v for v in tr.vertices}
     drawn: set[int] = set()
     for v in tr.vertices:
         i = owner.get(v.key)
@@ -411,7 +412,7 @@ def to_dot(
                 sub.attr(label=clusters[i].label, style="rounded", color="#1f4e79")
                 sub.attr(fontsize="10", fontcolor="#1f4e79", margin="10")
                 for key in clusters[i].members:
-                    draw(sub, _vertex(tr, key))
+                    draw(sub, by_key[key])
 
     def end(key: str) -> str:
         return f"m{owner[key]}" if collapse and key in owner else key
@@ -439,10 +440,6 @@ def to_dot(
     return dot
 
 
-def _vertex(tr: Trace, key: str) -> Any:
-    return next(v for v in tr.vertices if v.key == key)
-
-
 def _module_node(
     dot: graphviz.Digraph, key: str, cluster: _Cluster, show_grad: bool, scale: _Scale | None
 ) -> None:
@@ -460,6 +457,7 @@ def _module_node(
     style = {
         "shape": "box3d",
         "style": "filled",
+        "margin": "0.15,0.08",
         **{k: _STYLE["param"][k] for k in ("fillcolor", "color")},
     }
     if have_grad and scale is not None:
@@ -499,7 +497,7 @@ def _clusters(tr: Trace, model: Module) -> list[_Cluster]:
         for v in ops:
             if v.key not in inside:
                 continue
-            members.update(k for k in v.inputs if k.startswith("c"))
+            members.update(k for k in v.inputs if k.startswith("c"))  # its constants
             uses = consumers.get(v.output, [])
             if v.output not in outputs and uses and all(u.key in inside for u in uses):
                 members.add(v.output)
