@@ -37,7 +37,7 @@ def out(name: str) -> str:
 def graph_of_two_layer_net(x: np.ndarray, t: np.ndarray) -> None:
     net = nn.TwoLayerNet(784, 50, 10, rng=0)
     loss = net.loss(Tensor(x[:100], name="x"), t[:100])
-    graph = viz.trace(loss)  # backward() frees the graph; the trace keeps its structure
+    graph = viz.trace(loss)  # holds the intermediates, so their gradients can be kept
     for tensor in graph.tensors:
         if not tensor.is_leaf:
             tensor.retain_grad()  # so intermediate tensors get a colour too

@@ -22,6 +22,7 @@ import contextlib
 import functools
 import os
 import sys
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -233,11 +234,55 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
 class Node:
     """What one recorded op keeps for backward. `inputs` is None once freed."""
 
-    __slots__ = ("op", "inputs", "attrs", "where")
+    __slots__ = ("op", "inputs", "attrs", "where", "released")
 
     def __init__(self, op_: Op, inputs: tuple, attrs: dict) -> None:
         self.op, self.inputs, self.attrs = op_, inputs, attrs
         self.where = _user_line() if _State.anomaly else None
+        self.released: Released | None = None
+
+    def release(self, out: Tensor) -> None:
+        """Free the saved inputs, keeping the graph's shape so it can still be drawn."""
+        self.released = Released(out, self.inputs)
+        self.inputs = None
+
+
+class Released:
+    """A freed node's outline: its output's description and what each input was.
+
+    Enough to draw the graph after backward, holding no arrays: a non-leaf
+    input is remembered as its node, a trainable leaf by a weak reference (its
+    owner keeps it alive), and data (leaf tensors, array constants) as
+    zero-byte stand-ins of the same shape and dtype (tiny constants are kept).
+    """
+
+    __slots__ = ("shape", "dtype", "name", "inputs")
+
+    def __init__(self, out: Tensor, inputs: tuple) -> None:
+        self.shape, self.dtype, self.name = out.data.shape, out.data.dtype, out.name
+        self.inputs = tuple(_outline(x) for x in inputs)
+
+
+def _outline(x: Any) -> Any:
+    if isinstance(x, Tensor):
+        if x._node is not None:
+            return x._node
+        if x.requires_grad:
+            return weakref.ref(x)
+        stand_in = Tensor._make(_zero_bytes(x.data))
+        stand_in.name = x.name
+        return stand_in
+    if isinstance(x, np.ndarray) and x.size > _KEPT_CONSTANT_SIZE:
+        return _zero_bytes(x)
+    return x
+
+
+_KEPT_CONSTANT_SIZE = 8  # smaller array constants stay in the outline: a drawing shows them
+
+
+def _zero_bytes(a: np.ndarray) -> np.ndarray:
+    """A read-only array with a's shape and dtype that owns no memory (all zeros)."""
+    return np.broadcast_to(np.zeros((), a.dtype), a.shape)
 
 
 # ---------------------------------------------------------------- Tensor
@@ -324,6 +369,12 @@ class Tensor:
         if copy:
             return np.array(self.data, dtype=dtype)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """Jupyter shows a tensor as the graph that made it."""
+        from minigrad.viz import mimebundle  # graphviz is imported only when a notebook asks
+
+        return mimebundle(self, include, exclude)
 
     def numpy(self) -> np.ndarray:
         return self.data
@@ -539,6 +590,8 @@ def _backprop(
         for t in order:
             g = pending.pop(id(t), None)
             if g is None:
+                if not retain_graph:
+                    t._node.release(t)
                 continue
             if targets is None:
                 if t._retain_grad:
@@ -562,7 +615,7 @@ def _backprop(
                         _check_finite(_data(gx), f"gradient for input {i}", node, node.op)
                     deliver(x, gx)
             if not retain_graph:
-                node.inputs = None
+                node.release(t)
     finally:
         _State.grad_enabled = previous_mode
     return results if wanted is not None else None

@@ -97,6 +97,12 @@ class Module:
 
     training: bool = True  # instances set their own with train()/eval()
 
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        """Jupyter shows a module as the graph of its forward pass."""
+        from minigrad.viz import mimebundle  # graphviz is imported only when a notebook asks
+
+        return mimebundle(self, include, exclude)
+
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 

@@ -7,10 +7,12 @@ grey and dashed, the outputs drawn with a double border. Node ids come from
 the traversal order (inputs before the ops that use them), so the same code
 gives the same DOT source on every run.
 
-`backward()` without `retain_graph` frees the graph's inputs, so drawing a
-loss after backward finds only its last op. To draw gradients, take a
-`trace(loss)` first and draw it after backward; the trace keeps the graph's
-structure (and its tensors, until the trace is dropped).
+A graph draws the same before and after `backward()`: backward frees the
+arrays the graph saved, but each node keeps an outline of its inputs (see
+`engine.Released`), from which freed intermediates are drawn with their
+name, shape and dtype. Gradient norms need the tensors themselves: leaves
+have theirs; to colour intermediates too, take a `trace(loss)` before
+backward (it holds the graph's tensors) and call `retain_grad()` on them.
 
 Module clusters. Given `modules=model`, each module that owns parameters
 directly (a `Linear`, or a network like `TwoLayerNet` that holds W1, b1, ...
@@ -29,6 +31,7 @@ import inspect
 import math
 import os
 import secrets
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import graphviz
 import numpy as np
 
-from minigrad.engine import Op, Tensor
+from minigrad.engine import Node, Op, Tensor
 
 if TYPE_CHECKING:
     from minigrad.nn import Module
@@ -81,7 +84,6 @@ class _OpVertex:
     attrs: list[str]
     inputs: list[str]  # keys of tensor and constant vertices, in argument order
     output: str
-    freed: bool  # backward() released its inputs
 
 
 @dataclass(eq=False)
@@ -94,9 +96,8 @@ class _ConstVertex:
 class Trace:
     """The structure of the graph behind some outputs, as it was when traced.
 
-    It holds the graph's tensors (so gradients and values are read when it is
-    drawn) but none of the engine's nodes, so `backward()` can free the graph
-    and the trace still draws all of it.
+    It holds the graph's tensors, so gradients and values are read when it is
+    drawn: trace, retain_grad() the intermediates, backward, then draw.
     """
 
     outputs: list[Tensor]
@@ -119,6 +120,7 @@ def trace(*outputs: Tensor) -> Trace:
     output_ids = {id(t) for t in outputs}
     keys: dict[int, str] = {}  # id(tensor) -> vertex key, valid while the tensors are alive
     counts = {"t": 0, "op": 0, "c": 0}
+    stand_ins: dict[int, Tensor] = {}  # id(freed node) -> the tensor drawn for its output
 
     def new_key(prefix: str) -> str:
         counts[prefix] += 1
@@ -135,18 +137,18 @@ def trace(*outputs: Tensor) -> Trace:
                 continue
             visited.add(id(t))
             stack.append((t, True))
-            if node is not None and node.inputs is not None:
+            if node is not None:
                 stack.extend(
                     (x, False)
-                    for x in reversed(node.inputs)
+                    for x in reversed(_inputs(node, stand_ins))
                     if isinstance(x, Tensor) and id(x) not in visited
                 )
             continue
         op_vertex = None
         if node is not None:
-            op_vertex = _OpVertex(new_key("op"), node.op.name, [], [], "", node.inputs is None)
+            op_vertex = _OpVertex(new_key("op"), node.op.name, [], [], "")
             names = _parameter_names(node.op)
-            for i, x in enumerate(node.inputs or ()):
+            for i, x in enumerate(_inputs(node, stand_ins)):
                 if isinstance(x, Tensor):
                     op_vertex.inputs.append(keys[id(x)])
                 elif _is_operand(x):
@@ -173,6 +175,30 @@ def trace(*outputs: Tensor) -> Trace:
             op_vertex.output = vertex.key
         result.vertices.append(vertex)
     return result
+
+
+def _inputs(node: Node, stand_ins: dict[int, Tensor]) -> tuple:
+    """A node's inputs; once backward has freed them, stand-ins made from its outline."""
+    if node.inputs is not None:
+        return node.inputs
+    return tuple(_stand_in(x, stand_ins) for x in node.released.inputs)
+
+
+def _stand_in(x: Any, stand_ins: dict[int, Tensor]) -> Any:
+    if isinstance(x, weakref.ref):  # a trainable leaf: the real one, if still alive
+        leaf = x()
+        if leaf is None:
+            leaf = Tensor._make(np.zeros(0))
+            leaf.name = "(deleted)"
+        return leaf
+    if not isinstance(x, Node):
+        return x
+    if id(x) not in stand_ins:  # one stand-in per node, so shared sub-expressions stay shared
+        outline = x.released
+        t = Tensor._make(np.broadcast_to(np.zeros((), outline.dtype), outline.shape))
+        t.name, t._node, t.requires_grad = outline.name, x, True
+        stand_ins[id(x)] = t
+    return stand_ins[id(x)]
 
 
 _SIGNATURES: dict[Op, dict[str, Any]] = {}
@@ -388,8 +414,6 @@ def to_dot(
             tensor_node(graph, v)
         elif isinstance(v, _OpVertex):
             style = {"shape": "ellipse", "style": "filled", "fillcolor": "#e8e8e8"}
-            if v.freed:
-                style.update(style="filled,dashed", tooltip="inputs freed by backward()")
             graph.node(v.key, _label([v.name, *v.attrs]), color="#595959", **style)
         else:
             graph.node(v.key, _label([v.label]), shape="plaintext", fontcolor="#595959")
@@ -427,11 +451,6 @@ def to_dot(
         dot.edge(a, b)
 
     notes = []
-    if any(isinstance(v, _OpVertex) and v.freed for v in tr.vertices):
-        notes.append(
-            "<TR><TD>dashed ops: their inputs were freed by backward(); call "
-            "minigrad.viz.trace(...) before backward() to draw the whole graph</TD></TR>"
-        )
     if scale is not None:
         notes.append(f"<TR><TD>{scale.legend()}</TD></TR>")
     if notes:
