@@ -1,0 +1,255 @@
+"""The benchmark workloads and one training-step function per implementation.
+
+W1-W4 train a fully connected net with softmax cross-entropy and plain SGD.
+Every implementation starts from the same weights and steps through the
+same batches, so they do the same arithmetic; only the framework differs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # measure the minigrad of this tree, installed or not
+    sys.path.insert(0, str(ROOT))
+
+from hand_numpy import HandMLP  # noqa: E402
+
+import minigrad as mg  # noqa: E402
+from minigrad import functional as F  # noqa: E402
+from minigrad import nn, optim  # noqa: E402
+from minigrad.data import load_mnist, load_mnist_subset, spiral  # noqa: E402
+
+SHARED_MNIST = ROOT.parent / "shared" / "datasets" / "mnist"
+LR = 0.1
+
+Step = Callable[[int], object]  # runs the training step on batch number i
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A training-step benchmark: layer sizes, activation, batch size, data, target ratio."""
+
+    key: str
+    sizes: tuple[int, ...]
+    activation: str
+    batch: int
+    data: str  # "mnist" or "spiral"
+    target: float  # minigrad's goal, as a ratio to hand NumPy float32
+
+    @property
+    def title(self) -> str:
+        net = "-".join(map(str, self.sizes))
+        on = "MNIST" if self.data == "mnist" else "spiral"
+        return f"{self.key} {net} {self.activation}, {on}, batch {self.batch}"
+
+
+WORKLOADS = (
+    Workload("W1", (784, 50, 10), "sigmoid", 100, "mnist", 1.15),
+    Workload("W2", (784, 100, 100, 10), "relu", 100, "mnist", 1.15),
+    Workload("W3", (784, 1000, 10), "sigmoid", 100, "mnist", 1.05),
+    Workload("W4", (2, 16, 16, 3), "sigmoid", 30, "spiral", 1.5),
+)
+
+
+def load_images(source: str = "auto") -> tuple[np.ndarray, np.ndarray, str]:
+    """MNIST training images (float32, flat) and labels, and a note of where they came from.
+
+    "auto" takes the full set beside the project when it is there, else the
+    subset embedded in minigrad; "mnist" and "subset" force one of them.
+    """
+    if source == "mnist" or (source == "auto" and SHARED_MNIST.is_dir()):
+        (x, t), _ = load_mnist(data_dir=SHARED_MNIST, download=False)
+        return x, t, f"MNIST training set ({len(x)} images) from {SHARED_MNIST}"
+    (x, t), _ = load_mnist_subset()
+    return x, t, f"embedded MNIST subset ({len(x)} images)"
+
+
+def make_batches(
+    w: Workload, n_batches: int, mnist: tuple[np.ndarray, np.ndarray] | None, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`n_batches` random float32 batches (x, integer labels) for the workload."""
+    rng = np.random.default_rng(seed)
+    x, t = mnist if w.data == "mnist" else spiral(100, 3, seed=seed)
+    picks = [rng.choice(len(x), w.batch, replace=False) for _ in range(n_batches)]
+    return [(np.ascontiguousarray(x[i]), t[i]) for i in picks]
+
+
+def make_weights(sizes: tuple[int, ...], seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Xavier-initialized float32 weights and zero biases, one (W, b) per layer."""
+    rng = np.random.default_rng(seed)
+    return [
+        (
+            (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(np.float32),
+            np.zeros(n_out, np.float32),
+        )
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
+    ]
+
+
+# ---------------------------------------------------------------- implementations
+
+
+def hand_step(w: Workload, weights, batches, dtype: type) -> Step:
+    """Hand-written NumPy in `dtype` (its own copy of the batches in that dtype)."""
+    net = HandMLP(weights, w.activation, dtype)
+    data = [(x.astype(dtype), t) for x, t in batches]
+
+    def step(i: int) -> float:
+        x, t = data[i % len(data)]
+        return net.step(x, t, LR)
+
+    return step
+
+
+def minigrad_model(w: Workload, weights) -> nn.MLP:
+    """An `nn.MLP` of the workload's shape holding a copy of `weights`."""
+    model = nn.MLP(list(w.sizes), activation=w.activation)
+    names = [name for name, _ in model.named_parameters()]
+    model.load_state_dict(dict(zip(names, [a for pair in weights for a in pair], strict=True)))
+    return model
+
+
+def minigrad_step(w: Workload, weights, batches) -> Step:
+    """A training step as a minigrad user writes it: model, loss, zero_grad, backward, step."""
+    model = minigrad_model(w, weights)
+    opt = optim.SGD(model.parameters(), lr=LR)
+
+    def step(i: int) -> mg.Tensor:
+        x, t = batches[i % len(batches)]
+        loss = F.softmax_cross_entropy(model(x), t)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step.model = model  # for tests that compare the trained weights
+    return step
+
+
+def torch_step(w: Workload, weights, batches) -> Step:
+    """The same step in PyTorch eager mode (nn.Sequential, cross_entropy, optim.SGD)."""
+    import torch
+
+    layers: list = []
+    for W, b in weights:
+        linear = torch.nn.Linear(*W.shape)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(W.T))
+            linear.bias.copy_(torch.from_numpy(b))
+        layers += [linear, torch.nn.Sigmoid() if w.activation == "sigmoid" else torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    data = [(torch.from_numpy(x), torch.from_numpy(t)) for x, t in batches]
+    cross_entropy = torch.nn.functional.cross_entropy
+
+    def step(i: int):
+        x, t = data[i % len(data)]
+        loss = cross_entropy(model(x), t)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def torch_available() -> tuple[bool, str]:
+    """Whether PyTorch imports, and a note saying which version or why not."""
+    try:
+        import torch
+    except ImportError:
+        return False, "PyTorch not installed: its column is skipped"
+    return True, f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+# ---------------------------------------------------------------- W5: per-op overhead
+
+# Each op on one-element (1, 1) operands. Binary ops differentiate both inputs.
+OP_NAMES = ("add", "mul", "matmul", "exp", "sigmoid", "relu", "sum")
+
+
+def _numpy_op(name: str, a: np.ndarray, b: np.ndarray) -> Callable[[], object]:
+    """The op's forward and its gradient formula in plain NumPy, seeded with ones."""
+    if name == "add":
+
+        def run():
+            y = a + b
+            g = np.ones_like(y)
+            return g, g
+
+    elif name == "mul":
+
+        def run():
+            y = a * b
+            g = np.ones_like(y)
+            return g * b, g * a
+
+    elif name == "matmul":
+
+        def run():
+            y = a @ b
+            g = np.ones_like(y)
+            return g @ b.T, a.T @ g
+
+    elif name == "exp":
+
+        def run():
+            y = np.exp(a)
+            return np.ones_like(y) * y
+
+    elif name == "sigmoid":
+
+        def run():
+            y = 1.0 / (1.0 + np.exp(-a))
+            return np.ones_like(y) * y * (1.0 - y)
+
+    elif name == "relu":
+
+        def run():
+            y = np.maximum(a, 0)
+            return np.ones_like(y) * (a > 0)
+
+    else:  # sum
+
+        def run():
+            y = a.sum()
+            return np.full_like(a, np.ones_like(y))
+
+    return run
+
+
+def op_runners(name: str, with_torch: bool) -> dict[str, Callable[[], object]]:
+    """One forward+backward of op `name` on one element, per implementation."""
+    a = np.array([[0.5]], np.float32)
+    b = np.array([[1.5]], np.float32)
+    x = mg.Tensor(a.copy(), requires_grad=True)
+    y = mg.Tensor(b.copy(), requires_grad=True)
+    binary = name in ("add", "mul", "matmul")
+    fn = getattr(F, name)
+
+    def minigrad_run():
+        out = fn(x, y) if binary else fn(x)
+        out.backward()
+        x.grad = y.grad = None
+
+    runners = {"numpy": _numpy_op(name, a, b), "minigrad": minigrad_run}
+    if with_torch:
+        import torch
+
+        tx = torch.tensor(a, requires_grad=True)
+        ty = torch.tensor(b, requires_grad=True)
+        tfn = getattr(torch, name)
+
+        def torch_run():
+            out = tfn(tx, ty) if binary else tfn(tx)
+            out.backward()
+            tx.grad = ty.grad = None
+
+        runners["torch"] = torch_run
+    return runners

@@ -1,0 +1,149 @@
+"""The benchmark scripts run in their tiny mode and report what they promise; float32 stays float32.
+
+No timings are checked: only the structure of the reports, that the hand
+NumPy baseline computes the same step as minigrad, and dtypes.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import dtypes  # noqa: E402
+import workloads  # noqa: E402
+from hand_numpy import HandMLP  # noqa: E402
+
+# Runs a benchmark script as `python benchmarks/<script>` would, with PyTorch made
+# unimportable, so the tests are quick and always take the "not installed" path.
+WITHOUT_TORCH = (
+    "import runpy, sys; sys.modules['torch'] = None; script = sys.argv[1]; "
+    "sys.path.insert(0, script.rsplit('/', 1)[0]); sys.argv = sys.argv[1:]; "
+    "runpy.run_path(script, run_name='__main__')"
+)
+
+
+def run_script(name: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TORCH, str(BENCH / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "out.json"
+    stdout = run_script("run.py", "--tiny", "--data", "subset", "--json", str(out))
+    return stdout, json.loads(out.read_text())
+
+
+def test_run_prints_the_tables(tiny_run):
+    stdout, _ = tiny_run
+    assert "| workload | hand NumPy f32 | hand NumPy f64 | minigrad |" in stdout
+    for w in workloads.WORKLOADS:
+        assert f"| {w.title} |" in stdout
+    for op in workloads.OP_NAMES:
+        assert f"| {op} |" in stdout
+    assert "PyTorch not installed: its column is skipped" in stdout
+    assert "| PyTorch" not in stdout
+
+
+def test_run_json_structure(tiny_run):
+    _, report = tiny_run
+    assert report["mode"] == "tiny"
+    assert {"cpu", "cores", "numpy", "blas"} <= set(report["machine"])
+    assert [r["key"] for r in report["steps"]] == ["W1", "W2", "W3", "W4"]
+    for r in report["steps"]:
+        assert set(r["ms"]) == {"hand_f32", "hand_f64", "minigrad"}
+        for stats in r["ms"].values():
+            assert {"median", "q1", "q3", "n", "ratio"} <= set(stats)
+        assert r["ms"]["hand_f32"]["ratio"] == 1.0
+    assert [r["op"] for r in report["ops"]] == list(workloads.OP_NAMES)
+    for r in report["ops"]:
+        assert set(r["us"]) == {"numpy", "minigrad"}
+        assert r["us"]["numpy"]["overhead"] == 0.0
+
+
+def test_only_selects_workloads(tmp_path):
+    out = tmp_path / "w4.json"
+    stdout = run_script("run.py", "--tiny", "--only", "W4", "--json", str(out))
+    report = json.loads(out.read_text())
+    assert [r["key"] for r in report["steps"]] == ["W4"] and report["ops"] == []
+    assert "W5" not in stdout and "data:" not in stdout  # W4 needs no MNIST
+
+
+def test_plot_writes_a_png(tiny_run, tmp_path):
+    _, report = tiny_run
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps(report))
+    png = tmp_path / "ratios.png"
+    run_script("plot.py", str(results), "-o", str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_memory_report(tmp_path):
+    out = tmp_path / "mem.json"
+    stdout = run_script("memory.py", "--steps", "20", "--data", "subset", "--json", str(out))
+    report = json.loads(out.read_text())
+    assert "Resident memory over 20 minigrad steps" in stdout
+    assert len(report["rss_series"]) >= 2
+    assert set(report["step_peak_kib"]) == {"minigrad", "hand_numpy_f32", "must_hold"}
+    # The design's memory promise: a step's graph goes with its last reference, no cycles.
+    assert report["graph_freed_by_refcount"] is True
+    assert report["objects_in_cycles_after_100_steps"] == 0
+
+
+def test_profile_script(tmp_path):
+    stdout = run_script("profile_steps.py", "W4", "--steps", "20")
+    assert "| phase | us |" in stdout and "| backward |" in stdout
+    assert "cProfile, W4, 20 steps" in stdout
+
+
+@pytest.mark.parametrize("key", ["W1", "W2"])
+def test_hand_numpy_computes_the_minigrad_step(key):
+    # The baseline is only fair if it does the same arithmetic: same losses, same updates.
+    w = {wl.key: wl for wl in workloads.WORKLOADS}[key]
+    batches = workloads.make_batches(w, 3, workloads.load_images("subset")[:2])
+    weights = workloads.make_weights(w.sizes)
+    hand = HandMLP(weights, w.activation, np.float64)
+    step = workloads.minigrad_step(w, weights, batches)
+    for i, (x, t) in enumerate(batches):
+        hand_loss = hand.step(x.astype(np.float64), t, workloads.LR)
+        assert step(i).item() == pytest.approx(hand_loss, rel=1e-4)
+    params = [p.data for p in step.model.parameters()]
+    for got, want in zip(params, [a for pair in hand.params for a in pair], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+
+
+def test_float32_stays_float32_through_a_training_step():
+    mnist = workloads.load_images("subset")[:2]
+    for w in workloads.WORKLOADS:
+        found = dtypes.step_dtypes(w, mnist)
+        assert set(found) >= {"graph tensors", "gradients", "loss", "parameters after the update"}
+        for where, kinds in found.items():
+            assert kinds == {np.dtype(np.float32)}, (w.key, where, kinds)
+
+
+def test_float32_stays_float32_through_every_common_op():
+    for name, kinds in dtypes.expression_dtypes().items():
+        assert kinds == {np.dtype(np.float32)}, (name, kinds)
+
+
+def test_the_dtype_check_sees_a_promoting_gradient(monkeypatch):
+    import minigrad.functional as F
+
+    promoting = lambda g, y, x: (g * y * (1 - y)).astype(np.float64)  # noqa: E731
+    monkeypatch.setattr(F.sigmoid.op, "vjps", (promoting,))
+    found = dtypes.step_dtypes(workloads.WORKLOADS[0], workloads.load_images("subset")[:2])
+    assert np.dtype(np.float64) in found["VJP outputs"]
