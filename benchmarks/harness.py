@@ -119,9 +119,26 @@ def blas_info() -> dict[str, object]:
     return {"library": "unknown", "source": "threadpoolctl found no BLAS in numpy"}
 
 
+def source_version() -> str:
+    """The minigrad commit measured, with "+changes" when the work tree differs from it."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", "minigrad")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+changes" if dirty else "")
+
+
 def machine_info() -> dict[str, object]:
     """The machine and software a run measured, for the report."""
     return {
+        "minigrad": source_version(),
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
@@ -146,5 +163,6 @@ def describe_machine(info: dict) -> str:
         )
     return (
         f"{info['cpu']}, {info['cores']} cores; Python {info['python']}, NumPy {info['numpy']}, "
-        f"BLAS {blas.get('library')} {blas.get('version')}{kernel}{threads}{env}"
+        f"BLAS {blas.get('library')} {blas.get('version')}{kernel}{threads}{env}; "
+        f"minigrad {info['minigrad']}"
     )

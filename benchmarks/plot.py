@@ -44,6 +44,10 @@ def plot(report: dict, out: Path) -> Path:
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_xticks(range(len(steps)), [r["key"] for r in steps])
         ax.set_yscale("log")
+        top = max(s["ratio"] for r in steps for s in r["ms"].values())
+        ticks = [v for v in (0.5, 1, 1.5, 2, 3, 5, 10, 20, 50) if v <= top * 1.2]
+        ax.set_yticks(ticks, [f"{v:g}x" for v in ticks])
+        ax.minorticks_off()
         ax.set_ylabel("time per step / hand NumPy f32")
         ax.set_title("Training step (dashed: minigrad target)")
         ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4)
