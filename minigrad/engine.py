@@ -260,7 +260,7 @@ class Released:
 
     def __init__(self, out: Tensor, inputs: tuple) -> None:
         self.shape, self.dtype, self.name = out.data.shape, out.data.dtype, out.name
-        self.inputs = tuple(_outline(x) for x in inputs)
+        self.inputs = tuple([_outline(x) for x in inputs])
 
 
 def _outline(x: Any) -> Any:
@@ -278,11 +278,14 @@ def _outline(x: Any) -> Any:
 
 
 _KEPT_CONSTANT_SIZE = 8  # smaller array constants stay in the outline: a drawing shows them
+_ZEROS = bytes(16)
 
 
 def _zero_bytes(a: np.ndarray) -> np.ndarray:
-    """A read-only array with a's shape and dtype that owns no memory (all zeros)."""
-    return np.broadcast_to(np.zeros((), a.dtype), a.shape)
+    """A read-only array of zeros with a's shape and dtype that owns no memory."""
+    if a.dtype.itemsize > len(_ZEROS) or a.dtype.hasobject:
+        return np.zeros((0,), a.dtype)  # no such constants in practice; keep only the dtype
+    return np.ndarray(a.shape, a.dtype, _ZEROS, 0, (0,) * a.ndim)
 
 
 # ---------------------------------------------------------------- Tensor
@@ -564,8 +567,6 @@ def _backprop(
     pending: dict[int, Any] = {}  # gradient flowing into each non-leaf, summed over its uses
 
     def deliver(x: Tensor, g: Any) -> None:
-        if not create_graph and g.dtype != x.data.dtype:
-            g = g.astype(x.data.dtype)  # a float32 input gets a float32 gradient
         if x._node is not None:
             prev = pending.get(id(x))
             pending[id(x)] = g if prev is None else prev + g
@@ -588,32 +589,36 @@ def _backprop(
                 deliver(root, Tensor._make(seed) if create_graph else seed)
 
         for t in order:
-            g = pending.pop(id(t), None)
-            if g is None:
-                if not retain_graph:
-                    t._node.release(t)
-                continue
-            if targets is None:
-                if t._retain_grad:
-                    _store_grad(t, g, create_graph)
-            elif id(t) in targets:
-                results[targets[id(t)]] = g
             node = t._node
-            inputs = node.inputs
-            if create_graph:
-                args, y = inputs, t
-            else:
-                args = [x.data if isinstance(x, Tensor) else x for x in inputs]
-                y = t.data
-            for i, x in enumerate(inputs):
-                if isinstance(x, Tensor) and x.requires_grad:
-                    vjp = node.op.vjps[i]
+            g = pending.pop(id(t), None)
+            if g is not None:
+                if targets is not None:
+                    if id(t) in targets:
+                        results[targets[id(t)]] = g
+                elif t._retain_grad:
+                    _store_grad(t, g, create_graph)
+                inputs, vjps, attrs = node.inputs, node.op.vjps, node.attrs
+                if create_graph:
+                    args, y = inputs, t
+                else:
+                    args = [x.data if isinstance(x, Tensor) else x for x in inputs]
+                    y = t.data
+                for i, x in enumerate(inputs):
+                    if not (isinstance(x, Tensor) and x.requires_grad):
+                        continue
+                    vjp = vjps[i]
                     if vjp is None:
                         raise RuntimeError(f"{node.op.name} has no gradient for its input {i}")
-                    gx = vjp(g, y, *args, **node.attrs)
+                    gx = vjp(g, y, *args, **attrs)
                     if _State.anomaly:
                         _check_finite(_data(gx), f"gradient for input {i}", node, node.op)
-                    deliver(x, gx)
+                    if not create_graph and gx.dtype is not x.data.dtype:
+                        gx = gx.astype(x.data.dtype)  # a float32 input gets a float32 gradient
+                    if x._node is not None:  # the common case, inlined: a non-leaf input
+                        prev = pending.get(id(x))
+                        pending[id(x)] = gx if prev is None else prev + gx
+                    else:
+                        deliver(x, gx)
             if not retain_graph:
                 node.release(t)
     finally:

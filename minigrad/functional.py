@@ -14,6 +14,7 @@ inputs; `tests/test_ops.py` checks every op registered here.
 from __future__ import annotations
 
 import builtins
+import functools
 from functools import partial
 from typing import Any
 
@@ -174,6 +175,8 @@ def _swap_last(m):
 
 
 def _matmul_vjp(i, g, y, a, b):
+    if a.ndim == 2 and b.ndim == 2:  # the common case, without the general bookkeeping
+        return g @ b.T if i == 0 else a.T @ g
     # Treat 1-D operands as matrices (a row, b a column), as np.matmul does.
     a2 = a.reshape((1,) + a.shape) if a.ndim == 1 else a
     b2 = b.reshape(b.shape + (1,)) if b.ndim == 1 else b
@@ -235,7 +238,7 @@ def _linear_vjp_w(g, y, x, w, b=None):
 
 
 def _linear_vjp_b(g, y, x, w, b):
-    return _unbroadcast(g, b)
+    return g.reshape((-1, b.shape[0])).sum(axis=0)
 
 
 def _linear_case(draw, t):
@@ -394,8 +397,19 @@ def _sigmoid_ref(x):
 
 @op(lambda g, y, x: g * y * (1 - y), spec=Spec(low=-6.0, high=6.0, ref=_sigmoid_ref))
 def sigmoid(x):
-    """1 / (1 + exp(-x)), computed as (1 + tanh(x/2)) / 2 so it never overflows."""
-    return np.tanh(x * 0.5) * 0.5 + 0.5
+    """1 / (1 + exp(-x)) (the book's eq. 3.6), with exp's argument capped so it cannot overflow."""
+    # A fresh array (asarray: NumPy gives 0-d results as scalars); past the cap, sigmoid is 0
+    # to the dtype's precision.
+    z = np.asarray(np.minimum(-x, _exp_cap(x.dtype)))
+    np.exp(z, out=z)
+    z += 1
+    return np.reciprocal(z, out=z)
+
+
+@functools.cache
+def _exp_cap(dtype: np.dtype) -> float:
+    """The largest argument whose exp is safely finite in this dtype (int input: float64)."""
+    return float(np.log(np.finfo(dtype if dtype.kind == "f" else np.float64).max)) - 1.0
 
 
 @op(lambda g, y, x: g * (_data(x) > 0), spec=Spec(avoid=(0.0,), ref=lambda x: x * (x > 0)))
@@ -642,18 +656,24 @@ def _check_labels(name: str, x: np.ndarray, t: Any) -> None:
     if x.ndim not in (1, 2):
         raise ValueError(f"{name}: expected scores of shape (N, C) or (C,), got shape {x.shape}")
     t = np.asarray(t)
-    if t.shape == x.shape:
-        return
-    if t.shape == x.shape[:-1] and t.dtype.kind in "iu":
-        if t.size and (t.min() < 0 or t.max() >= x.shape[-1]):
-            raise ValueError(
-                f"{name}: labels must be in [0, {x.shape[-1]}), got {t.min()}..{t.max()}"
-            )
+    if t.shape == x.shape or (t.shape == x.shape[:-1] and t.dtype.kind in "iu"):
         return
     raise ValueError(
         f"{name}: labels must be integer class indices of shape {x.shape[:-1]} or one-hot of "
         f"shape {x.shape}, got {t.dtype} labels of shape {t.shape}"
     )
+
+
+def _picked(name: str, logp: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """logp[i, t_i] for each row i; an out-of-range label is reported, not wrapped around."""
+    if t.size and t.min() < 0:  # a negative index would silently pick from the end
+        raise ValueError(f"{name}: labels must be in [0, {logp.shape[-1]}), got {t.min()}")
+    try:
+        return logp[np.arange(len(logp)), t] if logp.ndim == 2 else logp[t]
+    except IndexError:
+        raise ValueError(
+            f"{name}: labels must be in [0, {logp.shape[-1]}), got {t.max()}"
+        ) from None
 
 
 def _one_hot_of(t, x):
@@ -671,7 +691,16 @@ def _one_hot_of(t, x):
 
 def _sce_vjp(g, y, x, t):
     n = x.shape[0] if x.ndim == 2 else 1
-    return (softmax(x) - _one_hot_of(_data(t), _data(x))) * (g / n)
+    if isinstance(x, Tensor):  # create_graph: the formula, recorded
+        return (softmax(x) - _one_hot_of(_data(t), x.data)) * (g / n)
+    # The same formula on arrays, fused: one fresh array changed in place.
+    p = softmax.op.forward(x)
+    if np.shape(t) == x.shape:
+        p -= t
+    else:
+        p[(np.arange(n), t) if x.ndim == 2 else t] -= 1
+    p *= g / n
+    return p
 
 
 def _sce_case(draw, t):
@@ -702,8 +731,9 @@ def softmax_cross_entropy(x, t):
     n = x.shape[0] if x.ndim == 2 else 1
     if np.shape(t) == x.shape:
         return np.asarray(-(t * logp).sum() / n, dtype=x.dtype)
-    picked = logp[np.arange(n), t] if x.ndim == 2 else logp[t]
-    return np.asarray(-picked.sum() / n, dtype=x.dtype)
+    return np.asarray(
+        -_picked("softmax_cross_entropy", logp, np.asarray(t)).sum() / n, dtype=x.dtype
+    )
 
 
 def _probabilities_case(draw, t):

@@ -168,7 +168,7 @@ def test_stable_forms_do_not_overflow():
         x = mg.tensor([1010.0, 1000.0, 990.0])
         assert np.all(np.isfinite(F.softmax(x).data))
         assert np.all(np.isfinite(F.log_softmax(x).data))
-        assert F.sigmoid(mg.tensor([-1000.0])).item() == 0.0
+        assert 0.0 <= F.sigmoid(mg.tensor([-1000.0])).item() < 1e-37
         assert F.sigmoid(mg.tensor([1000.0])).item() == 1.0
         loss = F.softmax_cross_entropy(mg.tensor([[1000.0, -1000.0]]), np.array([1]))
         assert loss.item() == pytest.approx(2000.0)
