@@ -234,41 +234,38 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
 class Node:
     """What one recorded op keeps for backward. `inputs` is None once freed."""
 
-    __slots__ = ("op", "inputs", "attrs", "where", "released")
+    __slots__ = ("op", "inputs", "attrs", "where", "outline")
 
     def __init__(self, op_: Op, inputs: tuple, attrs: dict) -> None:
         self.op, self.inputs, self.attrs = op_, inputs, attrs
         self.where = _user_line() if _State.anomaly else None
-        self.released: Released | None = None
+        self.outline: tuple | None = None
 
     def release(self, out: Tensor) -> None:
-        """Free the saved inputs, keeping the graph's shape so it can still be drawn."""
-        self.released = Released(out, self.inputs)
+        """Free the saved inputs, keeping an outline of the graph so it can still be drawn.
+
+        The outline is (output shape, output dtype, output name, inputs), holding
+        no arrays: a non-leaf input is remembered as its node, a trainable leaf by
+        a weak reference (its owner keeps it alive), and data (leaf tensors, array
+        constants) as zero-byte stand-ins of the same shape and dtype (tiny
+        constants are kept).
+        """
+        inputs = tuple(
+            [
+                (x._node or _ref(x)) if isinstance(x, Tensor) and x.requires_grad else _outline(x)
+                for x in self.inputs
+            ]
+        )
+        self.outline = (out.data.shape, out.data.dtype, out.name, inputs)
         self.inputs = None
 
 
-class Released:
-    """A freed node's outline: its output's description and what each input was.
-
-    Enough to draw the graph after backward, holding no arrays: a non-leaf
-    input is remembered as its node, a trainable leaf by a weak reference (its
-    owner keeps it alive), and data (leaf tensors, array constants) as
-    zero-byte stand-ins of the same shape and dtype (tiny constants are kept).
-    """
-
-    __slots__ = ("shape", "dtype", "name", "inputs")
-
-    def __init__(self, out: Tensor, inputs: tuple) -> None:
-        self.shape, self.dtype, self.name = out.data.shape, out.data.dtype, out.name
-        self.inputs = tuple([_outline(x) for x in inputs])
+_ref = weakref.ref
 
 
 def _outline(x: Any) -> Any:
+    """A data input's stand-in in a freed node's outline."""
     if isinstance(x, Tensor):
-        if x._node is not None:
-            return x._node
-        if x.requires_grad:
-            return weakref.ref(x)
         stand_in = Tensor._make(_zero_bytes(x.data))
         stand_in.name = x.name
         return stand_in

@@ -9,7 +9,7 @@ gives the same DOT source on every run.
 
 A graph draws the same before and after `backward()`: backward frees the
 arrays the graph saved, but each node keeps an outline of its inputs (see
-`engine.Released`), from which freed intermediates are drawn with their
+`engine.Node.release`), from which freed intermediates are drawn with their
 name, shape and dtype. Gradient norms need the tensors themselves: leaves
 have theirs; to colour intermediates too, take a `trace(loss)` before
 backward (it holds the graph's tensors) and call `retain_grad()` on them.
@@ -181,7 +181,7 @@ def _inputs(node: Node, stand_ins: dict[int, Tensor]) -> tuple:
     """A node's inputs; once backward has freed them, stand-ins made from its outline."""
     if node.inputs is not None:
         return node.inputs
-    return tuple(_stand_in(x, stand_ins) for x in node.released.inputs)
+    return tuple(_stand_in(x, stand_ins) for x in node.outline[3])
 
 
 def _stand_in(x: Any, stand_ins: dict[int, Tensor]) -> Any:
@@ -194,9 +194,9 @@ def _stand_in(x: Any, stand_ins: dict[int, Tensor]) -> Any:
     if not isinstance(x, Node):
         return x
     if id(x) not in stand_ins:  # one stand-in per node, so shared sub-expressions stay shared
-        outline = x.released
-        t = Tensor._make(np.broadcast_to(np.zeros((), outline.dtype), outline.shape))
-        t.name, t._node, t.requires_grad = outline.name, x, True
+        shape, dtype, name, _ = x.outline
+        t = Tensor._make(np.broadcast_to(np.zeros((), dtype), shape))
+        t.name, t._node, t.requires_grad = name, x, True
         stand_ins[id(x)] = t
     return stand_ins[id(x)]
 
