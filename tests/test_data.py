@@ -279,6 +279,37 @@ def test_download_checksum_mismatch_leaves_nothing(server, tmp_path):
     assert os.listdir(tmp_path / "dest") == []
 
 
+class _CutShortHandler(http.server.BaseHTTPRequestHandler):
+    """Promises 1,000 bytes, sends 10, and hangs up: an interrupted transfer."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b"0123456789")
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+def test_interrupted_download_leaves_nothing(tmp_path):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _CutShortHandler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+        name = "t10k-labels-idx1-ubyte.gz"
+        with pytest.raises(DownloadError, match=name):
+            mnist.download_file(name, tmp_path / "dest", [url], {name: "0" * 32})
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    assert os.listdir(tmp_path / "dest") == []
+
+
 def test_download_falls_through_to_next_mirror(server, tmp_path):
     fake_mnist(tmp_path / "www" / "second")
     table = md5_table(tmp_path / "www" / "second")
@@ -518,6 +549,11 @@ def test_loader_stacks_a_generic_dataset():
     np.testing.assert_array_equal(x.data, [[2, 2], [3, 3]])
     np.testing.assert_array_equal(t.data, [4, 9])
     assert x.dtype == np.float32 and t.dtype == np.int64
+
+
+def test_loader_rejects_an_empty_dataset():
+    with pytest.raises(ValueError, match="empty dataset"):
+        DataLoader(TensorDataset(np.zeros((0, 2))), batch_size=4)
 
 
 def test_loader_rejects_bad_batch_size():

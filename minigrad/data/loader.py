@@ -33,6 +33,8 @@ class DataLoader:
             raise TypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if len(dataset) == 0:
+            raise ValueError("DataLoader got an empty dataset: there is nothing to batch")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
