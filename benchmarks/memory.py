@@ -25,17 +25,13 @@ from pathlib import Path
 
 import numpy as np
 from workloads import (
-    LR,
     WORKLOADS,
     hand_step,
     load_images,
     make_batches,
     make_weights,
-    minigrad_model,
+    minigrad_step,
 )
-
-from minigrad import functional as F
-from minigrad import optim
 
 W1 = WORKLOADS[0]
 
@@ -62,21 +58,6 @@ def must_hold(sizes: tuple[int, ...], batch: int, itemsize: int) -> int:
     return (activations + grads) * itemsize
 
 
-def _trainer(batches, weights):
-    model = minigrad_model(W1, weights)
-    opt = optim.SGD(model.parameters(), lr=LR)
-
-    def step(i: int):
-        x, t = batches[i % len(batches)]
-        loss = F.softmax_cross_entropy(model(x), t)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return loss
-
-    return model, step
-
-
 def step_peak(step, i: int, before=None) -> tuple[int, int]:
     """(peak above the start, what is left above the start) of step(i), in bytes, by tracemalloc."""
     if before is not None:
@@ -99,7 +80,8 @@ def run(steps: int, samples: int, data: str) -> dict:
     batches = make_batches(W1, 50, (x, t))
     del x, t  # so resident memory shows the training, not the data set
     weights = make_weights(W1.sizes)
-    model, step = _trainer(batches, weights)
+    step = minigrad_step(W1, weights, batches)
+    model = step.model
     for i in range(100):  # let allocator pools and caches settle
         step(i)
 
