@@ -24,6 +24,7 @@ import minigrad as mg  # noqa: E402
 from minigrad import functional as F  # noqa: E402
 from minigrad import nn, optim  # noqa: E402
 from minigrad.data import load_mnist, load_mnist_subset, spiral  # noqa: E402
+from minigrad.replay import Replay  # noqa: E402
 
 SHARED_MNIST = ROOT.parent / "shared" / "datasets" / "mnist"
 LR = 0.1
@@ -129,6 +130,23 @@ def minigrad_step(w: Workload, weights, batches) -> Step:
         return loss
 
     step.model = model  # for tests that compare the trained weights
+    return step
+
+
+def minigrad_replay_step(w: Workload, weights, batches) -> Step:
+    """The same step replayed: traced once on the first batch, then re-run on each batch."""
+    model = minigrad_model(w, weights)
+    opt = optim.SGD(model.parameters(), lr=LR)
+    replay = Replay(lambda x, t: F.softmax_cross_entropy(model(x), t), *batches[0])
+
+    def step(i: int) -> float:
+        x, t = batches[i % len(batches)]
+        opt.zero_grad()
+        loss = replay(x, t)
+        opt.step()
+        return loss
+
+    step.model = model
     return step
 
 

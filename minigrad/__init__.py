@@ -18,9 +18,11 @@ from minigrad.engine import (
     set_default_dtype,
     tensor,
 )
+from minigrad.replay import Replay
 
 __all__ = [
     "OPS",
+    "Replay",
     "AnomalyError",
     "Tensor",
     "detect_anomaly",

@@ -1,0 +1,141 @@
+"""Replay a recorded training step: trace once, re-run the same ops on new data.
+
+Eager mode pays Python overhead on every op of every step (tensors, nodes,
+graph sort, dispatch), which dominates on small nets. `Replay` records the
+step once and keeps only the op sequence; each call then runs the ops' NumPy
+forwards and VJPs on plain arrays:
+
+    replay = Replay(lambda x, t: F.softmax_cross_entropy(model(x), t), x0, t0)
+    for x, t in batches:
+        opt.zero_grad()
+        loss = replay(x, t)  # forward and backward; fills every parameter's .grad
+        opt.step()
+
+What is fixed at trace time, and what is not:
+
+- The example inputs are placeholders: each call replaces them with new
+  arrays, which must have the same shapes and dtypes (else ValueError).
+- Trainable leaves (parameters, any tensor with requires_grad) are read live
+  on every call, so in-place optimizer updates are seen; their `.grad` is
+  accumulated exactly as `loss.backward()` would (call `zero_grad()` yourself).
+- Everything else is frozen: constants, op attributes, Python control flow,
+  shapes, and random ops. A dropout mask is drawn once and reused forever, so
+  do not replay steps with dropout (or `training=True` randomness); use eager
+  mode for those. Inside `fn`, compute with ops only: reading `x.data` or
+  calling NumPy on an input escapes the trace and freezes that value too.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from minigrad.engine import Tensor, _ones, _store_grad, _toposort, enable_grad
+
+
+class Replay:
+    """`fn(*example_inputs)`, a scalar loss built from ops, recorded for replay.
+
+    Call with new arrays of the example inputs' shapes and dtypes: runs the
+    recorded forward and backward, accumulates into the `.grad` of every
+    trainable leaf, and returns the loss as a float.
+    """
+
+    def __init__(self, fn: Callable[..., Tensor], *example_inputs: Any) -> None:
+        arrays = [np.asarray(a.data if isinstance(a, Tensor) else a) for a in example_inputs]
+        self.shapes = [(a.shape, a.dtype) for a in arrays]
+        placeholders = [Tensor._make(a) for a in arrays]
+        for p in placeholders:
+            p.requires_grad = True  # so every op on an input is recorded (never backpropagated)
+        with enable_grad():
+            loss = fn(*placeholders)
+        if not isinstance(loss, Tensor) or loss._node is None or loss.data.size != 1:
+            raise TypeError("Replay: fn must return a one-element Tensor computed by ops")
+
+        slots: dict[int, int] = {id(p): k for k, p in enumerate(placeholders)}
+        self._env: list[Any] = list(arrays)  # one value per slot; consts stay, the rest change
+        self.params: list[tuple[int, Tensor]] = []  # (slot, trainable leaf), read live
+        needs_grad = [False] * len(arrays)
+        self._nodes = []  # (forward, input slots, output slot, ((vjp, input slot), ...)), attrs bound
+
+        def slot_of(x: Any) -> int:
+            if id(x) in slots:
+                return slots[id(x)]
+            _check_not_escaped(x, placeholders)
+            slots[id(x)] = len(self._env)
+            trainable = isinstance(x, Tensor) and x.requires_grad
+            if trainable:
+                self.params.append((len(self._env), x))
+            self._env.append(x.data if isinstance(x, Tensor) else x)
+            needs_grad.append(trainable)
+            return slots[id(x)]
+
+        for t in reversed(_toposort([loss])):  # inputs before outputs
+            node = t._node
+            ins = tuple(slot_of(x) for x in node.inputs)
+            _check_not_escaped(tuple(node.attrs.values()), placeholders)
+            back = tuple((node.op.vjps[i], s) for i, s in enumerate(ins) if needs_grad[s])
+            if any(vjp is None for vjp, _ in back):
+                raise RuntimeError(f"Replay: {node.op.name} has no gradient for an input")
+            back = tuple((_bind(vjp, node.attrs), s) for vjp, s in back)
+            slots[id(t)] = len(self._env)
+            self._nodes.append((_bind(node.op.forward, node.attrs), ins, len(self._env), back))
+            self._env.append(None)
+            needs_grad.append(bool(back))
+        self._root = slots[id(loss)]
+
+    def __call__(self, *arrays: Any) -> float:
+        if len(arrays) != len(self.shapes):
+            raise TypeError(f"Replay: expected {len(self.shapes)} inputs, got {len(arrays)}")
+        env = self._env.copy()
+        for k, (a, (shape, dtype)) in enumerate(zip(arrays, self.shapes, strict=True)):
+            a = np.asarray(a.data if isinstance(a, Tensor) else a)
+            if a.shape != shape or a.dtype != dtype:
+                raise ValueError(
+                    f"Replay: input {k} was traced with shape {shape} and dtype {dtype}, "
+                    f"got shape {a.shape} and dtype {a.dtype}; trace a new Replay for it"
+                )
+            env[k] = a
+        for slot, p in self.params:
+            env[slot] = p.data
+        saved = []  # each node's input arrays, for its VJPs
+        for forward, ins, out, _ in self._nodes:
+            args = [env[i] for i in ins]
+            y = forward(*args)
+            env[out] = y if type(y) is np.ndarray else np.asarray(y)
+            saved.append(args)
+
+        loss = env[self._root]
+        grads: list[Any] = [None] * len(env)
+        grads[self._root] = _ones(loss.shape, loss.dtype)
+        for (_, _, out, back), args in zip(reversed(self._nodes), reversed(saved), strict=True):
+            g = grads[out]
+            if g is None or not back:
+                continue
+            y = env[out]
+            for vjp, i in back:
+                gx = vjp(g, y, *args)
+                dtype = env[i].dtype
+                if gx.dtype is not dtype:
+                    gx = gx.astype(dtype)  # as the engine does: float32 stays float32
+                prev = grads[i]
+                grads[i] = gx if prev is None else prev + gx
+        for slot, p in self.params:
+            if grads[slot] is not None:
+                _store_grad(p, grads[slot], False)
+        return loss.item()
+
+
+def _bind(fn: Callable, attrs: dict) -> Callable:
+    """fn with the op's attributes (keyword arguments) bound."""
+    return functools.partial(fn, **attrs) if attrs else fn
+
+
+def _check_not_escaped(value: Any, placeholders: list[Tensor]) -> None:
+    """Refuse an input hidden in a constant (a tuple index, an attribute): it would be frozen."""
+    items = value if isinstance(value, (tuple, list)) else (value,)
+    if any(any(x is p for p in placeholders) for x in items):
+        raise TypeError("Replay: an input is used inside a constant or attribute, not by an op")

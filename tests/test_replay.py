@@ -1,0 +1,131 @@
+"""minigrad.replay: a replayed step gives eager backprop's loss and gradients, call after call."""
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import functional as F
+from minigrad import nn, optim
+from minigrad.replay import Replay
+
+
+def make_params(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    shapes = [(4, 8), (8,), (8, 6), (6,), (6, 3), (3,)]
+    return [nn.Parameter(rng.standard_normal(s).astype(dtype)) for s in shapes]
+
+
+def mlp_loss(params, x, t):
+    W1, b1, W2, b2, W3, b3 = params
+    h = F.sigmoid(F.linear(x, W1, b1))
+    h = F.relu(h @ W2 + b2)  # matmul, and add with a broadcast bias
+    return F.softmax_cross_entropy(F.linear(h, W3, b3), t)
+
+
+def batches(dtype, n, seed=1):
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((5, 4)).astype(dtype), rng.integers(0, 3, 5)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mlp_training_matches_eager(dtype):
+    eager, replayed = make_params(dtype), make_params(dtype)
+    data = batches(dtype, 4)
+    replay = Replay(lambda x, t: mlp_loss(replayed, x, t), *data[0])
+    opt_e, opt_r = optim.SGD(eager, lr=0.5), optim.SGD(replayed, lr=0.5)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for x, t in data[1:] + data[:1]:  # other batches than the traced one, then it again
+        opt_e.zero_grad()
+        opt_r.zero_grad()
+        loss = mlp_loss(eager, x, t)
+        loss.backward()
+        got = replay(x, t)
+        assert isinstance(got, float)
+        np.testing.assert_allclose(got, loss.item(), rtol=tol)
+        for pe, pr in zip(eager, replayed, strict=True):
+            assert pr.grad.dtype == dtype
+            np.testing.assert_allclose(pr.grad.data, pe.grad.data, rtol=tol, atol=tol)
+        opt_e.step()
+        opt_r.step()
+        for pe, pr in zip(eager, replayed, strict=True):
+            np.testing.assert_allclose(pr.data, pe.data, rtol=tol, atol=tol)
+    assert not np.allclose(eager[0].data, make_params(dtype)[0].data)  # training moved them
+
+
+def test_reused_values_and_broadcasting():
+    w = mg.Tensor(np.array([0.5, -1.5, 2.0]), requires_grad=True)
+    c = mg.Tensor(np.array([[1.0], [3.0]]))  # a frozen constant, broadcast against w
+
+    def fn(x):
+        y = x * w + c  # (2, 3)
+        return (y * y + y).sum() + (w * w).sum()  # y and w each used several times
+
+    replay = Replay(fn, np.ones((2, 3)))
+    for x in (np.arange(6.0).reshape(2, 3), -np.ones((2, 3))):
+        w.grad = None
+        want = fn(mg.Tensor(x))
+        want.backward()
+        want_grad = w.grad.data.copy()
+        w.grad = None
+        assert replay(x) == pytest.approx(want.item(), rel=1e-12)
+        np.testing.assert_allclose(w.grad.data, want_grad, rtol=1e-12)
+        np.testing.assert_allclose(
+            want_grad, (x * (2 * (x * w.data + c.data) + 1)).sum(0) + 2 * w.data
+        )
+
+
+def test_parameters_are_read_live():
+    w = nn.Parameter(np.array([2.0]))
+    replay = Replay(lambda x: (x * w).sum(), np.array([3.0]))
+    assert replay(np.array([3.0])) == 6.0
+    w.data[:] = 5.0  # an in-place update, as an optimizer makes
+    assert replay(np.array([3.0])) == 15.0
+    w.data = np.array([7.0])  # a new array (load_state_dict may rebind)
+    assert replay(np.array([3.0])) == 21.0
+
+
+def test_gradients_accumulate_like_backward():
+    params = make_params(np.float64)
+    x, t = batches(np.float64, 1)[0]
+    loss = mlp_loss(params, x, t)
+    loss.backward()
+    once = [p.grad.data.copy() for p in params]
+    for p in params:
+        p.zero_grad()
+    replay = Replay(lambda x, t: mlp_loss(params, x, t), x, t)
+    replay(x, t)
+    replay(x, t)  # no zero_grad in between: the gradients add up
+    for p, g in zip(params, once, strict=True):
+        np.testing.assert_allclose(p.grad.data, 2 * g, rtol=1e-12)
+
+
+def test_a_new_shape_or_dtype_is_refused():
+    params = make_params(np.float32)
+    x, t = batches(np.float32, 1)[0]
+    replay = Replay(lambda x, t: mlp_loss(params, x, t), x, t)
+    with pytest.raises(ValueError, match=r"traced with shape \(5, 4\).*got shape \(7, 4\)"):
+        replay(np.zeros((7, 4), np.float32), np.zeros(7, int))
+    with pytest.raises(ValueError, match="dtype float32.*got shape \\(5, 4\\) and dtype float64"):
+        replay(x.astype(np.float64), t)
+    with pytest.raises(TypeError, match="expected 2 inputs"):
+        replay(x)
+
+
+def test_ops_on_inputs_alone_are_replayed_not_frozen():
+    w = nn.Parameter(np.array([1.0, 2.0]))
+    replay = Replay(lambda x: (F.exp(x * 0.0) * x * w).sum(), np.array([1.0, 1.0]))
+    assert replay(np.array([3.0, 4.0])) == 11.0
+    np.testing.assert_allclose(w.grad.data, [3.0, 4.0])
+
+
+def test_a_loss_that_is_not_a_recorded_scalar_is_refused():
+    w = nn.Parameter(np.ones(3))
+    with pytest.raises(TypeError, match="one-element Tensor"):
+        Replay(lambda x: x * w, np.ones(3))
+
+
+def test_an_input_hidden_in_a_constant_is_refused():
+    # cross_entropy_error indexes with (arange, t): t would be frozen inside the index tuple.
+    w = nn.Parameter(np.ones((3, 3)))
+    with pytest.raises(TypeError, match="inside a constant"):
+        Replay(lambda x, t: F.cross_entropy_error(F.softmax(x @ w), t), np.ones((2, 3)), [0, 2])
