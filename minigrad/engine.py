@@ -147,10 +147,13 @@ class Spec:
 class Op:
     """A primitive: a forward on arrays and one VJP per input (None: no gradient)."""
 
-    __slots__ = ("name", "forward", "vjps", "spec")
+    __slots__ = ("name", "forward", "vjps", "spec", "saves")
 
-    def __init__(self, name: str, forward: Callable, vjps: Sequence, spec: Spec) -> None:
+    def __init__(
+        self, name: str, forward: Callable, vjps: Sequence, spec: Spec, saves: bool = False
+    ) -> None:
         self.name, self.forward, self.vjps, self.spec = name, forward, vjps, spec
+        self.saves = saves
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -180,17 +183,24 @@ class EachInput:
         return functools.partial(self.rule, i)
 
 
-def op(*vjps: Callable | None | EachInput, spec: Spec, name: str | None = None) -> Callable:
+def op(
+    *vjps: Callable | None | EachInput, spec: Spec, name: str | None = None, saves: bool = False
+) -> Callable:
     """Turn a NumPy forward into a recorded op with the given VJPs, one per input.
 
     A VJP is called as `vjp(g, y, *inputs, **attrs)` with the upstream gradient
     `g`, the output `y` and the op's inputs, and returns the gradient for its
     input, already reduced to that input's shape.
+
+    With `saves=True` the forward returns `(y, saved)`: `saved` is work the
+    VJPs would otherwise redo (softmax-cross-entropy's probabilities). The
+    node keeps it until backward frees the graph, and the VJPs get it as the
+    keyword `saved`; they must not write into it.
     """
     rules = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], EachInput) else vjps
 
     def decorate(forward: Callable) -> Callable:
-        the_op = Op(name or forward.__name__, forward, rules, spec)
+        the_op = Op(name or forward.__name__, forward, rules, spec, saves)
 
         @functools.wraps(forward)
         def public(*args: Any, **attrs: Any) -> Any:
@@ -220,12 +230,15 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
     except ValueError as e:
         shapes = ", ".join(str(a.shape) for a in arrays if isinstance(a, np.ndarray))
         raise ValueError(f"{op_.name}: {e} (input shapes: {shapes})") from None
+    saved = None
+    if op_.saves:
+        y, saved = y
     if not has_tensor:
         return y
     out = Tensor._make(y if type(y) is np.ndarray else np.asarray(y))
     if record and _State.grad_enabled:
         out.requires_grad = True
-        out._node = Node(op_, args, attrs)
+        out._node = Node(op_, args, attrs, saved)
     if _State.anomaly:
         _check_finite(out.data, "forward output", out._node, op_)
     return out
@@ -234,10 +247,10 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
 class Node:
     """What one recorded op keeps for backward. `inputs` is None once freed."""
 
-    __slots__ = ("op", "inputs", "attrs", "where", "outline")
+    __slots__ = ("op", "inputs", "attrs", "saved", "where", "outline")
 
-    def __init__(self, op_: Op, inputs: tuple, attrs: dict) -> None:
-        self.op, self.inputs, self.attrs = op_, inputs, attrs
+    def __init__(self, op_: Op, inputs: tuple, attrs: dict, saved: Any = None) -> None:
+        self.op, self.inputs, self.attrs, self.saved = op_, inputs, attrs, saved
         self.where = _user_line() if _State.anomaly else None
         self.outline: tuple | None = None
 
@@ -257,7 +270,7 @@ class Node:
             ]
         )
         self.outline = (out.data.shape, out.data.dtype, out.name, inputs)
-        self.inputs = None
+        self.inputs = self.saved = None
 
 
 _ref = weakref.ref
@@ -595,6 +608,8 @@ def _backprop(
                 elif t._retain_grad:
                     _store_grad(t, g, create_graph)
                 inputs, vjps, attrs = node.inputs, node.op.vjps, node.attrs
+                if node.saved is not None:
+                    attrs = {**attrs, "saved": node.saved}
                 if create_graph:
                     args, y = inputs, t
                 else:

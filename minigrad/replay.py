@@ -59,7 +59,9 @@ class Replay:
         self._env: list[Any] = list(arrays)  # one value per slot; consts stay, the rest change
         self.params: list[tuple[int, Tensor]] = []  # (slot, trainable leaf), read live
         needs_grad = [False] * len(arrays)
-        self._nodes = []  # (forward, input slots, output slot, ((vjp, input slot), ...)), attrs bound
+        # (forward, whether it also returns saved work, input slots, output slot,
+        #  ((vjp, input slot), ...)), attrs bound
+        self._nodes = []
 
         def slot_of(x: Any) -> int:
             if id(x) in slots:
@@ -82,7 +84,8 @@ class Replay:
                 raise RuntimeError(f"Replay: {node.op.name} has no gradient for an input")
             back = tuple((_bind(vjp, node.attrs), s) for vjp, s in back)
             slots[id(t)] = len(self._env)
-            self._nodes.append((_bind(node.op.forward, node.attrs), ins, len(self._env), back))
+            forward = _bind(node.op.forward, node.attrs)
+            self._nodes.append((forward, node.op.saves, ins, len(self._env), back))
             self._env.append(None)
             needs_grad.append(bool(back))
         self._root = slots[id(loss)]
@@ -101,23 +104,29 @@ class Replay:
             env[k] = a
         for slot, p in self.params:
             env[slot] = p.data
-        saved = []  # each node's input arrays, for its VJPs
-        for forward, ins, out, _ in self._nodes:
+        saved = []  # each node's input arrays and saved work, for its VJPs
+        for forward, saves, ins, out, _ in self._nodes:
             args = [env[i] for i in ins]
             y = forward(*args)
+            if saves:
+                y, work = y
+                saved.append((args, {"saved": work}))
+            else:
+                saved.append((args, _NO_WORK))
             env[out] = y if type(y) is np.ndarray else np.asarray(y)
-            saved.append(args)
 
         loss = env[self._root]
         grads: list[Any] = [None] * len(env)
         grads[self._root] = _ones(loss.shape, loss.dtype)
-        for (_, _, out, back), args in zip(reversed(self._nodes), reversed(saved), strict=True):
+        for (_, _, _, out, back), (args, work) in zip(
+            reversed(self._nodes), reversed(saved), strict=True
+        ):
             g = grads[out]
             if g is None or not back:
                 continue
             y = env[out]
             for vjp, i in back:
-                gx = vjp(g, y, *args)
+                gx = vjp(g, y, *args, **work)
                 dtype = env[i].dtype
                 if gx.dtype is not dtype:
                     gx = gx.astype(dtype)  # as the engine does: float32 stays float32
@@ -127,6 +136,9 @@ class Replay:
             if grads[slot] is not None:
                 _store_grad(p, grads[slot], False)
         return loss.item()
+
+
+_NO_WORK: dict = {}
 
 
 def _bind(fn: Callable, attrs: dict) -> Callable:

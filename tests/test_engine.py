@@ -190,6 +190,20 @@ def test_softmax_cross_entropy_gradient_is_the_books_formula():
     np.testing.assert_allclose(x.grad.data, (p - np.eye(3)[t]) / 2)
 
 
+@pytest.mark.parametrize("labels", ["indices", "one-hot"])
+def test_softmax_cross_entropy_saved_probabilities_survive_and_are_freed(labels):
+    x = leaf([[0.1, 2.0, -1.0], [0.5, 0.5, 3.0]])
+    t = np.array([1, 2]) if labels == "indices" else np.eye(3)[[1, 2]]
+    loss = F.softmax_cross_entropy(x, t)
+    saved = loss._node.saved.copy()
+    loss.backward(retain_graph=True)
+    first = x.grad.data.copy()
+    np.testing.assert_array_equal(loss._node.saved, saved)  # the VJP did not write into it
+    loss.backward()
+    np.testing.assert_allclose(x.grad.data, 2 * first)  # the second backward saw the same
+    assert loss._node.saved is None  # freed with the rest of the graph
+
+
 # ---------------------------------------------------------------- dtypes
 
 
