@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 SERIES = {  # key -> (label, colour)
     "hand_f64": ("hand NumPy f64", "#9e9e9e"),
     "minigrad": ("minigrad", "#1f77b4"),
+    "minigrad_replay": ("minigrad replay", "#7fb3de"),
     "torch": ("PyTorch", "#ff7f0e"),
 }
 

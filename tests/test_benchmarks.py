@@ -148,3 +148,17 @@ def test_the_dtype_check_sees_a_promoting_gradient(monkeypatch):
     monkeypatch.setattr(F.sigmoid.op, "vjps", (promoting,))
     found = dtypes.step_dtypes(workloads.WORKLOADS[0], workloads.load_images("subset")[:2])
     assert np.dtype(np.float64) in found["VJP outputs"]
+
+
+def test_compare_runs_an_earlier_commit_beside_this_tree():
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: compare.py exports the earlier commit with git archive")
+    stdout = run_script("compare.py", "HEAD", "--only", "W4", "--steps", "20")
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert stdout.startswith(f"minigrad {head} (old) against this tree (new)")
+    (row,) = [line for line in stdout.splitlines() if line.startswith("| W4 |")]
+    cells = row.strip("|").split("|")[1:]
+    assert len(cells) == 5 and cells[0].strip().endswith("(1.00x)")

@@ -1,0 +1,111 @@
+"""Compare this tree's minigrad with an earlier commit's, step by step in one process.
+
+    python benchmarks/compare.py HEAD~1              # W1 and W4, eager and replayed
+    python benchmarks/compare.py 5aee5e3 --only W3 --steps 500
+
+Run-to-run noise on a shared machine (10-15%) hides the few percent one
+optimization gains. Here both versions train side by side: every step, each
+implementation (hand NumPy, then each minigrad version eager and replayed)
+takes one turn, back to back and warm, and the table gives the median and
+its ratio to hand NumPy from the same steps. The earlier commit's package is
+exported with `git archive` and imported next to this one; it needs
+`minigrad.replay` (commit 5aee5e3 or later).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def load_workloads(root: Path, tag: str) -> ModuleType:
+    """This tree's `workloads.py`, imported against the minigrad package found in `root`."""
+    for name in [m for m in sys.modules if m == "minigrad" or m.startswith("minigrad.")]:
+        del sys.modules[name]  # the loaded steps keep their own module objects alive
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))  # else workloads.py would put this tree first
+    sys.path.insert(0, str(root))
+    try:
+        spec = importlib.util.spec_from_file_location(f"workloads_{tag}", HERE / "workloads.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up while defining
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(root))
+    if Path(module.mg.__file__).resolve().parent != (root / "minigrad").resolve():
+        raise RuntimeError(f"imported minigrad from {module.mg.__file__}, not from {root}")
+    return module
+
+
+def compare(rev: str, keys: list[str], steps: int) -> str:
+    """Median us per step of hand NumPy and both minigrads on each workload, as Markdown."""
+    sha = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", rev],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    lines = [
+        f"minigrad {sha} (old) against this tree (new): median us per step over {steps} "
+        "interleaved steps, ratio to hand NumPy f32",
+        "",
+        "| workload | hand NumPy | old | new | old replay | new replay |",
+        "|---|---|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", sha, "minigrad"], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        old, new = load_workloads(Path(tmp), "old"), load_workloads(ROOT, "new")
+        chosen = [w for w in new.WORKLOADS if w.key in keys]
+        mnist = new.load_images()[:2] if any(w.data == "mnist" for w in chosen) else None
+        for w in chosen:
+            batches = new.make_batches(w, 20, mnist)
+            weights = new.make_weights(w.sizes)
+            runs = {
+                "hand": new.hand_step(w, weights, batches, np.float32),
+                "old": old.minigrad_step(w, weights, batches),
+                "new": new.minigrad_step(w, weights, batches),
+                "old replay": old.minigrad_replay_step(w, weights, batches),
+                "new replay": new.minigrad_replay_step(w, weights, batches),
+            }
+            times: dict[str, list[float]] = {name: [] for name in runs}
+            for i in range(steps + steps // 10):  # the first tenth warms up
+                for name, step in runs.items():
+                    t0 = time.perf_counter()
+                    step(i)
+                    if i >= steps // 10:
+                        times[name].append(time.perf_counter() - t0)
+            hand = np.median(times["hand"])
+            cells = [
+                f"{np.median(t) * 1e6:.0f} ({np.median(t) / hand:.2f}x)" for t in times.values()
+            ]
+            lines.append(f"| {w.key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("rev", help="the earlier commit (anything `git rev-parse` takes)")
+    parser.add_argument("--only", default="W1,W4", help="comma-separated workloads (default W1,W4)")
+    parser.add_argument("--steps", type=int, default=3000)
+    args = parser.parse_args(argv)
+    keys = args.only.split(",")
+    known = {"W1", "W2", "W3", "W4"}
+    if not set(keys) <= known:
+        parser.error(f"--only takes workloads from {sorted(known)}, got {args.only!r}")
+    print(compare(args.rev, keys, args.steps))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
