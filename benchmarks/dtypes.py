@@ -11,6 +11,7 @@ engine's own cast, the loss, and the parameters after the update.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Iterator
 
@@ -28,6 +29,7 @@ from workloads import (
 import minigrad as mg
 from minigrad import functional as F
 from minigrad import optim
+from minigrad.engine import EachInput
 
 
 @contextlib.contextmanager
@@ -36,13 +38,16 @@ def watch_vjps(seen: list[tuple[str, int, np.dtype]]) -> Iterator[None]:
     saved = []
     for fn in mg.OPS.values():
         op = getattr(fn, "op", None)
-        if op is None or not isinstance(op.vjps, tuple | list):
+        if op is None:
             continue
         saved.append((op, op.vjps))
-        op.vjps = tuple(
-            None if vjp is None else _watched(op.name, i, vjp, seen)
-            for i, vjp in enumerate(op.vjps)
-        )
+        if isinstance(op.vjps, EachInput):  # concat, stack: one rule told its input
+            op.vjps = EachInput(_watched_each(op.name, op.vjps.rule, seen))
+        else:
+            op.vjps = tuple(
+                None if vjp is None else _watched(op.name, i, vjp, seen)
+                for i, vjp in enumerate(op.vjps)
+            )
     try:
         yield
     finally:
@@ -55,6 +60,13 @@ def _watched(name: str, i: int, vjp, seen: list):
         g = vjp(*args, **kwargs)
         seen.append((name, i, np.asarray(getattr(g, "data", g)).dtype))
         return g
+
+    return call
+
+
+def _watched_each(name: str, rule, seen: list):
+    def call(i, *args, **kwargs):
+        return _watched(name, i, functools.partial(rule, i), seen)(*args, **kwargs)
 
     return call
 

@@ -9,6 +9,7 @@ Weights follow the book's layout: `Linear` computes x W + b with W of shape
 
 from __future__ import annotations
 
+import numbers
 import os
 import secrets
 import zipfile
@@ -71,9 +72,13 @@ _INITS: dict[str, Callable[..., np.ndarray]] = {
 def _weights(init: str | float, shape: tuple[int, ...], rng: Generator) -> np.ndarray:
     if isinstance(init, str) and init in _INITS:
         return _INITS[init](shape, rng)
-    if isinstance(init, int | float) and not isinstance(init, bool) and init >= 0:
+    if isinstance(init, numbers.Real) and not isinstance(init, bool | np.bool_) and init >= 0:
         return normal(shape, float(init), rng)
     raise ValueError(f"init must be one of {sorted(_INITS)} or a std >= 0, got {init!r}")
+
+
+def _is_positive_int(n: Any) -> bool:
+    return isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 1
 
 
 # ---------------------------------------------------------------- Module
@@ -203,8 +208,8 @@ class Module:
         The file is written under a temporary name beside `path` and renamed
         when complete, so a crash never leaves a half-written model.
         """
-        state = self.state_dict()
-        _write_atomically(path, lambda f: np.savez(f, allow_pickle=False, **state))
+        state = self.state_dict()  # numeric arrays only, so nothing in it can need pickle
+        _write_atomically(path, lambda f: np.savez(f, **state))
 
     def load(self, path: str | os.PathLike, strict: bool = True) -> LoadResult:
         """Load parameters saved by `save` (see `load_state_dict` for the checks)."""
@@ -226,6 +231,8 @@ class Module:
 def _write_atomically(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
     """Call `write(binary_file)` on a temporary file beside `path`, then rename it to `path`."""
     directory, name = os.path.split(os.fspath(path))
+    if directory and not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {os.fspath(path)!r}: no directory {directory!r}")
     tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.part")
     # Not mkstemp: its files are private (0600) and would stay so after the rename.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -256,6 +263,9 @@ class Linear(Module):
         init: str | float = "xavier",
         rng: Generator = None,
     ) -> None:
+        for what, n in (("in_features", in_features), ("out_features", out_features)):
+            if not _is_positive_int(n):
+                raise ValueError(f"Linear {what} must be a positive int, got {n!r}")
         self.W = Parameter(_weights(init, (in_features, out_features), rng))
         self.b = Parameter(np.zeros(out_features, dtype=get_default_dtype())) if bias else None
 
@@ -368,9 +378,7 @@ class MLP(Sequential):
         init: str | float = "xavier",
         rng: Generator = None,
     ) -> None:
-        if len(sizes) < 2 or any(
-            isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1 for n in sizes
-        ):
+        if len(sizes) < 2 or not all(_is_positive_int(n) for n in sizes):
             raise ValueError(f"MLP sizes must be at least two positive ints, got {sizes!r}")
         rng = np.random.default_rng(rng)
         act = _activation(activation)

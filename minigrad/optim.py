@@ -7,6 +7,7 @@ rules are PyTorch's; a parameter whose grad is None is left alone.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -35,10 +36,22 @@ class Optimizer:
                     "an optimizer takes leaf tensors that require grad (e.g. model.parameters()), "
                     f"got {p!r:.80}"
                 )
-        _check(lr=lr, weight_decay=weight_decay)
-        self.lr = float(lr)
+        if len({id(p) for p in self.params}) != len(self.params):
+            raise ValueError("a parameter appears twice in the optimizer's list; pass each once")
+        _check(weight_decay=weight_decay)
+        self.lr = lr
         self.weight_decay = float(weight_decay)
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
+
+    @property
+    def lr(self) -> float:
+        """The learning rate; set it between steps to schedule it."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        _check(lr=value)
+        self._lr = float(value)  # a NumPy float64 would promote float32 updates to float64
 
     def zero_grad(self) -> None:
         """Drop every parameter's gradient (set it to None)."""
@@ -164,8 +177,12 @@ class Adam(Optimizer):
     ) -> None:
         super().__init__(params, lr, weight_decay)
         _check(eps=eps)
-        if not all(0 <= b < 1 for b in betas) or len(betas) != 2:
-            raise ValueError(f"betas must be two numbers in [0, 1), got {betas}")
+        if not (
+            isinstance(betas, tuple | list)
+            and len(betas) == 2
+            and all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas)
+        ):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps = float(eps)
 

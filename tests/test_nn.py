@@ -198,6 +198,12 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     assert path.read_bytes() == good and os.listdir(tmp_path) == ["model.npz"]
 
 
+def test_save_into_a_missing_directory_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no directory .*nodir'"):
+        nn.Linear(2, 2).save(tmp_path / "nodir" / "model.npz")
+    assert os.listdir(tmp_path) == []
+
+
 def test_load_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no saved model at .*nothere.npz"):
         nn.Linear(2, 2).load(tmp_path / "nothere.npz")
@@ -247,6 +253,13 @@ def test_linear_init_choices_are_seeded():
     for bad in ["glorot", -1.0, True, None]:
         with pytest.raises(ValueError, match="init must be one of"):
             nn.Linear(2, 2, init=bad)
+    assert nn.Linear(400, 300, init=np.float32(0.5), rng=0).W.data.std() > 0.4  # NumPy scalars
+
+
+@pytest.mark.parametrize("n_in, n_out", [(0, 2), (2, -1), (2.0, 2), (True, 2)])
+def test_linear_rejects_sizes_that_are_not_positive_ints(n_in, n_out):
+    with pytest.raises(ValueError, match="Linear (in|out)_features must be a positive int"):
+        nn.Linear(n_in, n_out)
 
 
 @pytest.mark.parametrize(

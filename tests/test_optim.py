@@ -151,16 +151,36 @@ def test_parameters_without_grad_are_left_alone(name):
     assert opt.state[1] == {}
 
 
+class DtypeWatch(np.ndarray):
+    """An array that records the dtype of every ufunc result computed from it."""
+
+    seen: set[np.dtype] = set()
+
+    def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
+        plain = [np.asarray(x) if isinstance(x, DtypeWatch) else x for x in inputs]
+        if out is not None:
+            kwargs["out"] = tuple(np.asarray(o) for o in out)
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        DtypeWatch.seen.add(np.asarray(result).dtype)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        return result.view(DtypeWatch) if isinstance(result, np.ndarray) else result
+
+
 @pytest.mark.parametrize("name", OPTIMIZERS)
-def test_float32_stays_float32(name):
+def test_float32_updates_compute_in_float32(name):
     w = nn.Parameter(W0.astype(np.float32))
     opt = OPTIMIZERS[name]([w])
-    # NumPy 2 would promote float32 by a float64 scalar; hyperparameters must not.
+    # NumPy 2 promotes float32 by a float64 scalar: a scheduler that sets a
+    # NumPy lr must not turn the update into float64 work.
     opt.lr = np.float64(opt.lr)
+    w.data = w.data.view(DtypeWatch)
+    DtypeWatch.seen = set()
     for g in GRADS:
         w.grad = mg.Tensor(g.astype(np.float32))
+        w.grad.data = w.grad.data.view(DtypeWatch)
         opt.step()
-    assert w.data.dtype == np.float32
+    assert DtypeWatch.seen == {np.dtype(np.float32)}
     for value in opt.state[0].values():
         if isinstance(value, np.ndarray):
             assert value.dtype == np.float32
@@ -207,6 +227,9 @@ def test_zero_grad_clears_gradients():
         (lambda p: optim.SGD(p, weight_decay=-1), "weight_decay must be >= 0"),
         (lambda p: optim.RMSProp(p, alpha=1.0), "alpha must be in"),
         (lambda p: optim.Adam(p, betas=(0.9, 1.0)), "betas must be"),
+        (lambda p: optim.Adam(p, betas=0.9), "betas must be two numbers"),
+        (lambda p: optim.Adam(p, betas=(0.9, 0.99, 0.999)), "betas must be two numbers"),
+        (lambda p: optim.SGD(p * 2), "a parameter appears twice"),
         (lambda p: optim.Adam(p, eps=-1), "eps must be >= 0"),
         (lambda p: optim.SGD([]), "empty parameter list"),
     ],
@@ -214,6 +237,13 @@ def test_zero_grad_clears_gradients():
 def test_bad_hyperparameters(make, message):
     with pytest.raises(ValueError, match=message):
         make([nn.Parameter([1.0])])
+
+
+def test_a_negative_lr_set_later_is_rejected():
+    opt = optim.SGD([nn.Parameter([1.0])], lr=0.1)
+    with pytest.raises(ValueError, match="lr must be >= 0"):
+        opt.lr = -1.0
+    assert opt.lr == 0.1
 
 
 @pytest.mark.parametrize(
