@@ -52,6 +52,8 @@ def train_step(
 
 def evaluate(model: nn.Module, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
     """Accuracy of `model` on arrays x and labels t, in eval mode, recording no graph."""
+    if len(x) == 0:
+        raise ValueError("cannot evaluate on an empty set: x has no samples")
     was_training = model.training
     model.eval()
     correct = 0.0
@@ -85,6 +87,10 @@ def fit(
     "batch_loss" (every step's loss). `progress` shows a tqdm bar per epoch
     with the running loss and prints a line per epoch.
     """
+    if iters is None and not (isinstance(epochs, int) and epochs >= 1):
+        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    if iters is not None and not (isinstance(iters, int) and iters >= 1):
+        raise ValueError(f"iters must be an int >= 1, got {iters!r}")
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         raise ValueError(
@@ -129,26 +135,6 @@ def fit(
         if progress:
             tqdm.write(line)
     return history
-
-
-def plot_history(history: History, path: str | os.PathLike) -> None:
-    """Save loss and accuracy per epoch as an image (format from the extension)."""
-    # A bare Figure draws with Agg and touches no pyplot state, so this works
-    # headless and leaves a notebook's backend alone; imported here because
-    # matplotlib is slow to import and only --plot needs it.
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 4), layout="tight")
-    ax_loss, ax_acc = fig.subplots(1, 2)
-    ax_loss.plot(history["epoch"], history["loss"], marker="o")
-    ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
-    for key in history:
-        if key.endswith("_acc"):
-            ax_acc.plot(history["epoch"], history[key], marker="o", label=key[: -len("_acc")])
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    ax_acc.legend()
-    fmt = os.path.splitext(os.fspath(path))[1][1:].lower()
-    nn._write_atomically(path, lambda f: fig.savefig(f, format=fmt))
 
 
 # ---------------------------------------------------------------- command line
@@ -321,7 +307,11 @@ def run(args: argparse.Namespace) -> int:
     if args.save:
         model.save(args.save)
     if args.plot:
-        plot_history(history, args.plot)
+        from minigrad.viz import plot_history  # matplotlib is slow to import: only when asked
+
+        sizes = "-".join(str(n) for n in [x_train.shape[1], *args.hidden, n_classes])
+        title = f"{args.data}: {sizes} {args.activation}, {args.optimizer} lr {lr:g}"
+        plot_history(history, title=title, path=args.plot)
     print(
         f"train accuracy {history['train_acc'][-1]:.4f}  test accuracy "
         f"{history['test_acc'][-1]:.4f}  ({time.perf_counter() - start:.1f} s)"

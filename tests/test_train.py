@@ -60,6 +60,25 @@ def test_fit_rejects_a_loader_without_batches():
         train.fit(model, optim.SGD(model.parameters()), loader, progress=False)
 
 
+@pytest.mark.parametrize(
+    "length, message",
+    [
+        ({"epochs": 0}, "epochs must be an int >= 1, got 0"),
+        ({"epochs": 2.5}, "epochs must be an int >= 1"),
+        ({"iters": 0}, "iters must be an int >= 1, got 0"),
+    ],
+)
+def test_fit_rejects_a_length_that_trains_nothing(length, message):
+    model = nn.MLP([2, 3], rng=0)
+    with pytest.raises(ValueError, match=message):
+        train.fit(model, optim.SGD(model.parameters()), spiral_loader(), **length, progress=False)
+
+
+def test_evaluate_rejects_an_empty_set():
+    with pytest.raises(ValueError, match="empty set"):
+        train.evaluate(nn.MLP([2, 3], rng=0), np.zeros((0, 2)), np.zeros(0, dtype=int))
+
+
 def test_each_steps_graph_is_freed_by_reference_counting():
     model = nn.MLP([2, 8, 3], activation="tanh", rng=0)
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
