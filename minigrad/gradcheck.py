@@ -60,6 +60,7 @@ class Comparison:
     max_abs: float = 0.0
     max_rel: float = 0.0
     failure: str | None = None
+    excess: float = 0.0  # how far the failure is beyond its tolerance
 
 
 def _prepare(inputs: tuple) -> tuple[list, list[int]]:
@@ -79,6 +80,11 @@ def _prepare(inputs: tuple) -> tuple[list, list[int]]:
             wrt.append(i)
         else:
             args.append(x)
+    if not wrt:
+        raise ValueError(
+            "gradcheck: no input to differentiate; pass float NumPy arrays or tensors with "
+            f"requires_grad=True (got {', '.join(type(x).__name__ for x in inputs) or 'none'})"
+        )
     return args, wrt
 
 
@@ -143,15 +149,8 @@ def compare(
         up = [args[i] + eps * v for i, v in zip(wrt, vs, strict=True)]
         down = [args[i] - eps * v for i, v in zip(wrt, vs, strict=True)]
         numeric = float(u @ (_flat_outputs(fn, _replace(args, wrt, up), wrt) - _flat_outputs(fn, _replace(args, wrt, down), wrt))) / (2 * eps)  # fmt: skip
-        _judge(
-            result,
-            np.array([[analytic]]),
-            np.array([[numeric]]),
-            atol,
-            rtol,
-            "all inputs (projected)",
-            (),
-        )
+        where = "a random projection of all inputs and outputs (fast mode)"
+        _judge(result, np.array([[analytic]]), np.array([[numeric]]), atol, rtol, where, None)
         return result
 
     jac_rows = [np.zeros((n_out, args[i].size)) for i in wrt]
@@ -178,20 +177,29 @@ def _replace(args: list, wrt: list[int], new: list) -> list:
     return moved
 
 
-def _judge(result: Comparison, analytic, numeric, atol, rtol, what: str, in_shape) -> None:
-    """Fold one input's Jacobian comparison into `result`, keeping the worst failure."""
+def _judge(
+    result: Comparison, analytic, numeric, atol, rtol, what: str, in_shape: tuple | None
+) -> None:
+    """Fold one input's Jacobian comparison into `result`, keeping the worst failure.
+
+    `in_shape` is the input's shape, to name the failing element; None when
+    the comparison is of one projected number (fast mode).
+    """
     if analytic.size == 0:
         return
     err = np.abs(analytic - numeric)
     result.max_abs = max(result.max_abs, float(err.max()))
     result.max_rel = max(result.max_rel, float((err / np.maximum(np.abs(numeric), 1e-12)).max()))
     excess = err - (atol + rtol * np.abs(numeric))
-    if result.failure is None and (excess > 0).any():
-        k, e = np.unravel_index(int(np.argmax(excess)), excess.shape)
-        in_index = np.unravel_index(e, in_shape) if in_shape else ()
+    excess[np.isnan(excess)] = np.inf  # a NaN on either side is a failure, never a pass
+    k, e = np.unravel_index(int(np.argmax(excess)), excess.shape)
+    if excess[k, e] > result.excess:
+        if in_shape is not None:
+            in_index = tuple(int(v) for v in np.unravel_index(e, in_shape)) if in_shape else ()
+            what += f" (shape {tuple(in_shape)}), element {in_index}, output element {int(k)}"
+        result.excess = float(excess[k, e])
         result.failure = (
-            f"{what} (shape {tuple(in_shape)}), element {tuple(int(v) for v in in_index)}, "
-            f"output element {int(k)}: backprop {analytic[k, e]:.10g}, numerical {numeric[k, e]:.10g}, "
+            f"{what}: backprop {analytic[k, e]:.10g}, numerical {numeric[k, e]:.10g}, "
             f"abs error {err[k, e]:.3g} > tolerance {atol + rtol * abs(numeric[k, e]):.3g} "
             f"(atol {atol} + rtol {rtol} * |numerical|)"
         )

@@ -77,8 +77,30 @@ def test_gradcheck_catches_a_wrong_gradient_and_says_where(wrong_ops):
     assert "input 0 (shape (2, 2)), element (1, 0)" in message  # the largest |x| is the worst
     assert "backprop 4.04" in message and "numerical 4" in message
     assert "tolerance" in message and "atol 1e-05" in message
-    with pytest.raises(GradcheckError):
+    with pytest.raises(GradcheckError, match=r"projection of all inputs .*\(fast mode\): backprop"):
         gradcheck(bad_square, x, fast=True)
+
+
+def test_gradcheck_names_the_worst_input_not_the_first_failing_one(wrong_ops):
+    bad_square, _ = wrong_ops
+    small, large = np.array([0.5, -1.0]), np.array([3.0, -20.0])
+    with pytest.raises(GradcheckError, match=r"input 1 \(shape \(2,\)\), element \(1,\)"):
+        gradcheck(lambda a, b: bad_square(a) + bad_square(b), small, large)
+
+
+def test_gradcheck_fails_on_a_nan_gradient():
+    nan_grad = op(lambda g, y, x: g * np.nan, spec=Spec(), name="nan_grad")(lambda x: x * 1.0)
+    try:
+        with pytest.raises(GradcheckError, match="backprop nan"):
+            gradcheck(nan_grad, np.array([1.0, 2.0]))
+    finally:
+        mg.OPS.pop("nan_grad")
+
+
+@pytest.mark.parametrize("inputs", [(1.0,), (np.array([1, 2]),), (mg.tensor([1.0]),), ()])
+def test_gradcheck_needs_something_to_differentiate(inputs):
+    with pytest.raises(ValueError, match="no input to differentiate"):
+        gradcheck(lambda *xs: mg.tensor(1.0), *inputs)
 
 
 def test_gradgradcheck_catches_a_backward_that_is_not_differentiable(wrong_ops):
