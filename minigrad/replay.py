@@ -149,5 +149,6 @@ def _bind(fn: Callable, attrs: dict) -> Callable:
 def _check_not_escaped(value: Any, placeholders: list[Tensor]) -> None:
     """Refuse an input hidden in a constant (a tuple index, an attribute): it would be frozen."""
     items = value if isinstance(value, (tuple, list)) else (value,)
-    if any(any(x is p for p in placeholders) for x in items):
+    # `x[t]` unwraps a tensor index, so an input can arrive as its bare array too.
+    if any(any(x is p or x is p.data for p in placeholders) for x in items):
         raise TypeError("Replay: an input is used inside a constant or attribute, not by an op")

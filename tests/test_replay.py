@@ -129,3 +129,6 @@ def test_an_input_hidden_in_a_constant_is_refused():
     w = nn.Parameter(np.ones((3, 3)))
     with pytest.raises(TypeError, match="inside a constant"):
         Replay(lambda x, t: F.cross_entropy_error(F.softmax(x @ w), t), np.ones((2, 3)), [0, 2])
+    # A tensor index is unwrapped to its array: the same input, frozen the same way.
+    with pytest.raises(TypeError, match="inside a constant"):
+        Replay(lambda x, t: (x @ w)[t].sum(), np.ones((2, 3)), np.array([0, 1]))
