@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default="W1,W4", help="comma-separated workloads (default W1,W4)")
     parser.add_argument("--steps", type=int, default=3000)
     args = parser.parse_args(argv)
-    keys = args.only.split(",")
+    keys = [k.strip().upper() for k in args.only.split(",")]
     known = {"W1", "W2", "W3", "W4"}
     if not set(keys) <= known:
         parser.error(f"--only takes workloads from {sorted(known)}, got {args.only!r}")

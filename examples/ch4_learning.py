@@ -208,7 +208,8 @@ def train(args, x_train, t_train, x_test, t_test):
     optimizer = optim.SGD(net.parameters(), lr=lr)
     rng = np.random.default_rng(0)
     iter_per_epoch = max(len(x_train) // batch_size, 1)
-    print_every = max(1, iters // iter_per_epoch // 10)  # about 10 lines, in whole epochs
+    # A line every epoch, or every few epochs so a long run prints 10 to 20 lines.
+    print_every = max(1, iters // iter_per_epoch // 10)
     history = {"epoch": [], "loss": [], "train acc": [], "test acc": []}
     start = time.perf_counter()
     for i in range(iters + 1):

@@ -191,8 +191,10 @@ def test_ch4_learning(outputs):
     as_printed(numbers(descent["0.1"][0]), "-6.11110793e-10", "8.14814391e-10")
     as_printed(numbers(descent["10"][0]), "-2.58983747e+13", "-1.29524862e+12")
     as_printed(numbers(descent["1e-10"][0]), "-2.99999994", "3.99999992")
-    assert np.all(np.abs(numbers(descent["0.1"][1])) < 1e-9)  # backprop: the same outcomes
-    assert np.all(np.abs(numbers(descent["10"][1])) > 1e100)  # ... but the exact divergence
+    near_zero, diverged = numbers(descent["0.1"][1]), numbers(descent["10"][1])
+    assert near_zero.shape == diverged.shape == (2,)
+    assert np.all(np.abs(near_zero) < 1e-9)  # backprop: the same outcomes
+    assert np.all(np.abs(diverged) > 1e100)  # ... but the exact divergence
     as_printed(numbers(descent["1e-10"][1]), "-2.99999994", "3.99999992")
     # simpleNet with the W the book printed (to 8 decimals, so the loss agrees to ~1e-8).
     simple = line(out, "p = x W =")
