@@ -254,18 +254,21 @@ class Node:
         self.where = _user_line() if _State.anomaly else None
         self.outline: tuple | None = None
 
-    def release(self, out: Tensor) -> None:
+    def release(self, out: Tensor, stand_ins: dict[int, Tensor]) -> None:
         """Free the saved inputs, keeping an outline of the graph so it can still be drawn.
 
         The outline is (output shape, output dtype, output name, inputs), holding
         no arrays: a non-leaf input is remembered as its node, a trainable leaf by
         a weak reference (its owner keeps it alive), and data (leaf tensors, array
         constants) as zero-byte stand-ins of the same shape and dtype (tiny
-        constants are kept).
+        constants are kept). `stand_ins` is shared by the nodes one backward
+        frees, so a data tensor that feeds several of them keeps one stand-in.
         """
         inputs = tuple(
             [
-                (x._node or _ref(x)) if isinstance(x, Tensor) and x.requires_grad else _outline(x)
+                (x._node or _ref(x))
+                if isinstance(x, Tensor) and x.requires_grad
+                else _outline(x, stand_ins)
                 for x in self.inputs
             ]
         )
@@ -276,11 +279,14 @@ class Node:
 _ref = weakref.ref
 
 
-def _outline(x: Any) -> Any:
+def _outline(x: Any, stand_ins: dict[int, Tensor]) -> Any:
     """A data input's stand-in in a freed node's outline."""
     if isinstance(x, Tensor):
-        stand_in = Tensor._make(_zero_bytes(x.data))
-        stand_in.name = x.name
+        # By id: x is alive until this backward releases every node that uses it.
+        stand_in = stand_ins.get(id(x))
+        if stand_in is None:
+            stand_in = stand_ins[id(x)] = Tensor._make(_zero_bytes(x.data))
+            stand_in.name = x.name
         return stand_in
     if isinstance(x, np.ndarray) and x.size > _KEPT_CONSTANT_SIZE:
         return _zero_bytes(x)
@@ -575,6 +581,7 @@ def _backprop(
     targets = {id(t): i for i, t in enumerate(wanted)} if wanted is not None else None
     results: list = [None] * len(wanted) if wanted is not None else []
     pending: dict[int, Any] = {}  # gradient flowing into each non-leaf, summed over its uses
+    stand_ins: dict[int, Tensor] = {}  # for Node.release: one per data tensor
 
     def deliver(x: Tensor, g: Any) -> None:
         if x._node is not None:
@@ -632,7 +639,7 @@ def _backprop(
                     else:
                         deliver(x, gx)
             if not retain_graph:
-                node.release(t)
+                node.release(t, stand_ins)
     finally:
         _State.grad_enabled = previous_mode
     return results if wanted is not None else None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import secrets
 import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -19,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from minigrad import functional as F
+from minigrad._files import write_atomically
 from minigrad.engine import Tensor, TensorLike, get_default_dtype, no_grad
 
 __all__ = [
@@ -209,7 +209,7 @@ class Module:
         when complete, so a crash never leaves a half-written model.
         """
         state = self.state_dict()  # numeric arrays only, so nothing in it can need pickle
-        _write_atomically(path, lambda f: np.savez(f, **state))
+        write_atomically(path, lambda f: np.savez(f, **state))
 
     def load(self, path: str | os.PathLike, strict: bool = True) -> LoadResult:
         """Load parameters saved by `save` (see `load_state_dict` for the checks)."""
@@ -226,23 +226,6 @@ class Module:
                 f"{path!r} is not a model saved by Module.save (an .npz of parameter arrays): {e}"
             ) from None
         return self.load_state_dict(state, strict)
-
-
-def _write_atomically(path: str | os.PathLike, write: Callable[[Any], None]) -> None:
-    """Call `write(binary_file)` on a temporary file beside `path`, then rename it to `path`."""
-    directory, name = os.path.split(os.fspath(path))
-    if directory and not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot write {os.fspath(path)!r}: no directory {directory!r}")
-    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.part")
-    # Not mkstemp: its files are private (0600) and would stay so after the rename.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 # ---------------------------------------------------------------- layers

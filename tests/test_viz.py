@@ -205,6 +205,39 @@ def test_a_freed_graph_holds_no_arrays_but_still_draws_a_net():
     assert all(a.size <= 8 or a.strides == (0,) * a.ndim for a in arrays)
 
 
+def test_a_data_tensor_used_twice_stays_one_node_after_backward():
+    x = mg.Tensor(np.array([1.0, 2.0]), name="x")  # data: no gradient, freed by backward
+    w = leaf((2,), name="w")
+    loss = (x * w + x).sum()
+    before = viz.to_dot(loss).source
+    loss.backward()
+    assert viz.to_dot(loss).source == before
+    nodes, edges = parse_dot(viz.to_dot(loss))
+    assert len(nodes) == 8 and [b for a, b in edges if a == "t0"] == ["op0", "op1"]
+
+
+def test_show_data_after_backward_says_which_values_are_gone():
+    x = mg.Tensor(np.array([1.0, 2.0]), name="x")
+    w = leaf((2,), name="w")
+    loss = (x * w).sum()
+    loss.backward()
+    nodes, _ = parse_dot(viz.to_dot(loss, show_data=True))
+    assert nodes["t0"] == "x\n(2,) float64\nvalue freed by backward"
+    assert nodes["t1"] == "w\n(2,) float32\n[ 0.126, -0.132]"  # a parameter: alive
+    assert nodes["t2"] == "(2,) float64\nvalue freed by backward"
+    assert nodes["t3"] == "scalar float64\n-0.138"  # the output: alive
+
+
+def test_a_parameter_deleted_after_backward_draws_as_one_node():
+    w = leaf((2,), name="w")
+    loss = (w * w).sum()
+    loss.backward()
+    del w  # the graph held it only weakly
+    nodes, edges = parse_dot(viz.to_dot(loss))
+    assert nodes["t0"].startswith("(deleted)") and len(nodes) == 5
+    assert edges == [("t0", "op0"), ("t0", "op0"), ("op0", "t1"), ("t1", "op1"), ("op1", "t2")]
+
+
 def test_trace_before_backward_draws_whole_graph_with_gradients():
     x, y = leaf((3,), name="x"), leaf(name="y", seed=1)
     loss = (F.tanh(x) * y).sum()
@@ -301,6 +334,12 @@ def test_missing_dot_says_how_to_install(tmp_path, monkeypatch):
     viz.render(x * 2, path=tmp_path / "g.dot")
     assert open(tmp_path / "g.dot").read().startswith("digraph minigrad {")
     assert viz.mimebundle(F.exp(x)) == {"text/plain": repr(F.exp(x))}
+
+
+def test_render_into_a_missing_directory_names_it_and_writes_nothing(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no directory .*nodir'"):
+        viz.render(leaf() * 2, path=tmp_path / "nodir" / "g.dot")
+    assert os.listdir(tmp_path) == []
 
 
 def test_render_rejects_unknown_format(tmp_path):

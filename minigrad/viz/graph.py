@@ -30,7 +30,6 @@ from __future__ import annotations
 import inspect
 import math
 import os
-import secrets
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import graphviz
 import numpy as np
 
+from minigrad._files import write_atomically
 from minigrad.engine import Node, Op, Tensor
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ class _TensorVertex:
     key: str
     tensor: Tensor
     kind: str  # "param" (leaf that requires grad), "data" (other leaf), "inner", "output"
+    freed: bool = False  # drawn from an outline: the value is gone
 
 
 @dataclass(eq=False)
@@ -120,7 +121,7 @@ def trace(*outputs: Tensor) -> Trace:
     output_ids = {id(t) for t in outputs}
     keys: dict[int, str] = {}  # id(tensor) -> vertex key, valid while the tensors are alive
     counts = {"t": 0, "op": 0, "c": 0}
-    stand_ins: dict[int, Tensor] = {}  # id(freed node) -> the tensor drawn for its output
+    stand_ins: dict[int, Tensor] = {}  # see _inputs
 
     def new_key(prefix: str) -> str:
         counts[prefix] += 1
@@ -169,7 +170,7 @@ def trace(*outputs: Tensor) -> Trace:
             kind = "inner"
         else:
             kind = "param" if t.requires_grad else "data"
-        vertex = _TensorVertex(new_key("t"), t, kind)
+        vertex = _TensorVertex(new_key("t"), t, kind, stand_ins.get(id(t)) is t)
         keys[id(t)] = vertex.key
         if op_vertex is not None:
             op_vertex.output = vertex.key
@@ -178,26 +179,35 @@ def trace(*outputs: Tensor) -> Trace:
 
 
 def _inputs(node: Node, stand_ins: dict[int, Tensor]) -> tuple:
-    """A node's inputs; once backward has freed them, stand-ins made from its outline."""
+    """A node's inputs; once backward has freed them, stand-ins made from its outline.
+
+    `stand_ins` maps the id of an outline entry, and of each stand-in itself,
+    to the tensor drawn for it: each entry gets one tensor however often it is
+    reached (shared sub-expressions stay shared), and every tensor in it has
+    lost its value.
+    """
     if node.inputs is not None:
         return node.inputs
     return tuple(_stand_in(x, stand_ins) for x in node.outline[3])
 
 
 def _stand_in(x: Any, stand_ins: dict[int, Tensor]) -> Any:
-    if isinstance(x, weakref.ref):  # a trainable leaf: the real one, if still alive
-        leaf = x()
-        if leaf is None:
-            leaf = Tensor._make(np.zeros(0))
-            leaf.name = "(deleted)"
-        return leaf
-    if not isinstance(x, Node):
+    if isinstance(x, weakref.ref) and x() is not None:  # a trainable leaf, still alive
+        return x()
+    if isinstance(x, Tensor):  # a data tensor's stand-in, made by Node.release
+        stand_ins[id(x)] = x
         return x
-    if id(x) not in stand_ins:  # one stand-in per node, so shared sub-expressions stay shared
-        shape, dtype, name, _ = x.outline
-        t = Tensor._make(np.broadcast_to(np.zeros((), dtype), shape))
-        t.name, t._node, t.requires_grad = name, x, True
-        stand_ins[id(x)] = t
+    if not isinstance(x, Node | weakref.ref):  # a constant
+        return x
+    if id(x) not in stand_ins:
+        if isinstance(x, weakref.ref):  # its owner has dropped it since backward
+            t = Tensor._make(np.zeros(0))
+            t.name, t.requires_grad = "(deleted)", True
+        else:
+            shape, dtype, name, _ = x.outline
+            t = Tensor._make(np.broadcast_to(np.zeros((), dtype), shape))
+            t.name, t._node, t.requires_grad = name, x, True
+        stand_ins[id(x)] = stand_ins[id(t)] = t  # by its own id too: trace() asks "freed?"
     return stand_ins[id(x)]
 
 
@@ -365,7 +375,8 @@ def to_dot(
 ) -> graphviz.Digraph:
     """A `graphviz.Digraph` of the graph behind `outputs` (tensors, or one `Trace`).
 
-    `show_data` adds small tensors' values (ranges for large ones);
+    `show_data` adds small tensors' values (ranges for large ones; values
+    that backward freed are marked so);
     `show_grad` adds each gradient's norm and colours the nodes by it on a
     log scale, with a colour bar below the graph. `modules` groups each
     parameter-owning module's ops into a cluster, one node each with
@@ -400,7 +411,7 @@ def to_dot(
         lines = ([name] if name else []) + [f"{_format_shape(t.shape)} {t.dtype}"]
         style = {"shape": "box", "style": "rounded,filled", **_STYLE[v.kind]}
         if show_data:
-            lines.append(_format_data(t))
+            lines.append("value freed by backward" if v.freed else _format_data(t))
         norm = norms.get(v.key)
         if norm is not None:
             lines.append(_format_norm(norm))
@@ -580,23 +591,8 @@ def render(
             content = dot.pipe(format=fmt)
         except graphviz.ExecutableNotFound:
             raise RuntimeError(NO_DOT.format(fmt=fmt.upper())) from None
-    _write_atomically(path, content)
+    write_atomically(path, lambda f: f.write(content))
     return path
-
-
-def _write_atomically(path: str, content: bytes) -> None:
-    # os.open with 0o666 lets the umask decide the mode, as for any new file.
-    tmp = os.path.join(
-        os.path.dirname(path) or ".", f".{os.path.basename(path)}.{secrets.token_hex(4)}.part"
-    )
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def mimebundle(obj: Tensor | Module, include: Any = None, exclude: Any = None) -> dict[str, Any]:

@@ -19,8 +19,8 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
+from minigrad._files import write_atomically
 from minigrad.engine import Tensor, grad, no_grad
-from minigrad.viz.graph import _write_atomically
 
 if TYPE_CHECKING:
     from minigrad.nn import Module
@@ -52,7 +52,7 @@ def _finish(fig: Figure, path: PathLike, show: bool) -> Figure:
         path = os.fspath(path)
         buffer = io.BytesIO()
         fig.savefig(buffer, format=os.path.splitext(path)[1][1:].lower() or "png", dpi=120)
-        _write_atomically(path, buffer.getvalue())
+        write_atomically(path, lambda f: f.write(buffer.getvalue()))
     if show:
         import matplotlib.pyplot as plt
 

@@ -1,0 +1,25 @@
+"""Files written whole or not at all: a crash never leaves half a model or picture."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from typing import BinaryIO
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
+    """Call `write(binary_file)` on a temporary file beside `path`, then rename it to `path`."""
+    directory, name = os.path.split(os.fspath(path))
+    if directory and not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot write {os.fspath(path)!r}: no directory {directory!r}")
+    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.part")
+    # Not mkstemp: its files are private (0600) and would stay so after the rename.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)  # atomic: tmp is in the same directory
+    except BaseException:
+        os.unlink(tmp)
+        raise
