@@ -263,7 +263,7 @@ def _load(args: argparse.Namespace) -> tuple[Arrays, Arrays]:
     if args.data == "subset":
         return data.load_mnist_subset()
     if args.data == "mnist":
-        return data.load_mnist(data_dir=args.data_dir)
+        return data.load_mnist(data_dir=args.data_dir, progress=not args.quiet)
     # Two draws of the same spirals: the test points are new noise on the same arms.
     return data.spiral(seed=0), data.spiral(seed=1)
 

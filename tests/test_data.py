@@ -173,6 +173,20 @@ def test_idx_extra_bytes_and_short_header(tmp_path):
         mnist.read_idx(path, mnist.LABELS_MAGIC)
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_header_declaring_more_than_the_file_holds_is_caught_before_allocating(tmp_path, gz):
+    shape = (2**31, 28, 28)  # 1.7 TB of pixels: allocating it would be a MemoryError
+    data = mnist.IMAGES_MAGIC.to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in shape)
+    data += bytes(100)
+    path = tmp_path / ("images.gz" if gz else "images")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    with pytest.raises(
+        CorruptFileError, match="declares shape .* more than a file of its size"
+    ) as err:
+        mnist.read_idx(path, mnist.IMAGES_MAGIC)
+    assert str(path) in str(err.value) and "delete" in str(err.value)
+
+
 def test_images_and_labels_must_agree_in_count(tmp_path):
     arrays = fake_mnist(tmp_path / "d")
     image_name, label_name = mnist.FILES["train"]
@@ -180,6 +194,13 @@ def test_images_and_labels_must_agree_in_count(tmp_path):
     with pytest.raises(CorruptFileError, match="6 images but .* 5 labels") as err:
         load_mnist(data_dir=tmp_path / "d")
     assert image_name in str(err.value) and label_name in str(err.value)
+    assert "same split" in str(err.value) and "download them again" in str(err.value)
+
+
+def test_a_label_that_is_not_a_digit_is_an_error_with_a_fix(tmp_path):
+    fake_mnist(tmp_path / "d", label=12)
+    with pytest.raises(CorruptFileError, match="has label 12, expected digits 0-9; delete it"):
+        load_mnist(data_dir=tmp_path / "d")
 
 
 # ---------------------------------------------------------------- finding files
@@ -328,6 +349,15 @@ def test_load_mnist_downloads_missing_files_into_cache(server, monkeypatch, tmp_
     np.testing.assert_array_equal(t, arrays["train"][1])
     cached = sorted(p.name for p in (tmp_path / "cache" / "mnist").iterdir())
     assert cached == sorted(mnist.MD5)  # the four files, no temporaries
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_download_progress_bar_can_be_turned_off(server, tmp_path, capsys, progress):
+    fake_mnist(tmp_path / "www" / "mirror")
+    table = md5_table(tmp_path / "www" / "mirror")
+    name = "t10k-labels-idx1-ubyte.gz"
+    mnist.download_file(name, tmp_path / "dest", [f"{server}/mirror/"], table, progress)
+    assert (name in capsys.readouterr().err) == progress
 
 
 # ---------------------------------------------------------------- real MNIST
@@ -549,6 +579,39 @@ def test_loader_stacks_a_generic_dataset():
     np.testing.assert_array_equal(x.data, [[2, 2], [3, 3]])
     np.testing.assert_array_equal(t.data, [4, 9])
     assert x.dtype == np.float32 and t.dtype == np.int64
+
+
+class ListSamples(Dataset):
+    """Samples as lists, [x, t], with x of `width(i)` values."""
+
+    def __init__(self, width=lambda i: 2):
+        self.width = width
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return [np.full(self.width(i), i, np.float32), i % 2]
+
+
+def test_loader_takes_list_samples_as_fields():
+    x, t = next(iter(DataLoader(ListSamples(), batch_size=3)))
+    np.testing.assert_array_equal(x.data, [[0, 0], [1, 1], [2, 2]])
+    np.testing.assert_array_equal(t.data, [0, 1, 0])
+
+
+def test_loader_says_which_field_cannot_be_batched():
+    with pytest.raises(ValueError, match=r"field 0 .* shapes \[\(1,\), \(2,\)\]"):
+        next(iter(DataLoader(ListSamples(width=lambda i: 1 + i % 2), batch_size=2)))
+
+
+def test_loader_rejects_samples_with_different_numbers_of_fields():
+    class Ragged(ListSamples):
+        def __getitem__(self, i):
+            return super().__getitem__(i)[: 1 + i % 2]
+
+    with pytest.raises(ValueError, match=r"different numbers of fields \(\[1, 2\]\)"):
+        next(iter(DataLoader(Ragged(), batch_size=2)))
 
 
 def test_loader_rejects_an_empty_dataset():

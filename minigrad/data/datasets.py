@@ -52,7 +52,7 @@ def spiral(
     """Interleaved spiral arms in the plane, one class per arm (the cs231n / DeZero toy set).
 
     Returns `x` float32 (N, 2) and `t` int64 (N,), N = n_per_class * n_classes,
-    ordered class by class. Point i of an arm sits at radius i / (n - 1) and
+    ordered class by class. Point i of an arm sits at radius i / (n_per_class - 1) and
     an angle that grows with the radius, plus Gaussian noise (std 0.2) drawn
     from `numpy.random.default_rng(seed)`, so the same seed gives the same set.
     """

@@ -14,8 +14,9 @@ class DataLoader:
     """Iterate over a dataset in batches, each a tuple of `Tensor`s.
 
     A `TensorDataset` (and so `MNIST`) is gathered with one integer-array index
-    per batch; any other `Dataset` is read sample by sample and each field is
-    stacked with `np.stack`. With `shuffle=True` every epoch (every `iter()`)
+    per batch; any other `Dataset` is read sample by sample and each field of
+    its samples (a tuple or list such as `(x, t)`, or one array) is stacked
+    with `np.stack`. With `shuffle=True` every epoch (every `iter()`)
     draws a fresh permutation from a NumPy Generator: pass a seed (or a
     `numpy.random.Generator`) as `generator` for reproducible runs; with None
     the order differs from run to run.
@@ -58,6 +59,23 @@ class DataLoader:
         if isinstance(self.dataset, TensorDataset):
             return self.dataset[index]
         samples = [self.dataset[int(i)] for i in index]
-        if not isinstance(samples[0], tuple):
-            return (np.stack(samples),)
-        return tuple(np.stack(field) for field in zip(*samples, strict=True))
+        if not isinstance(samples[0], tuple | list):  # a sample of one field
+            return (_stack(samples, 0),)
+        if len({len(s) for s in samples}) != 1:
+            raise ValueError(
+                f"{type(self.dataset).__name__} returned samples with different numbers of "
+                f"fields ({sorted({len(s) for s in samples})}); expected the same tuple, "
+                "such as (x, t), from every index"
+            )
+        return tuple(_stack(field, k) for k, field in enumerate(zip(*samples, strict=True)))
+
+
+def _stack(values: list | tuple, field: int) -> np.ndarray:
+    try:
+        return np.stack(values)
+    except ValueError as e:
+        shapes = sorted({np.shape(v) for v in values})
+        raise ValueError(
+            f"cannot batch field {field} of the samples: they have shapes {shapes}, expected "
+            "one shape for every sample"
+        ) from e

@@ -69,6 +69,7 @@ LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension (count)
 SUBSET_PATH = Path(__file__).with_name("mnist_subset.npz")
 
 _TIMEOUT = 30  # seconds without data before a mirror is given up on
+_MAX_GZIP_RATIO = 1032  # deflate's largest expansion (zlib's technical details)
 
 
 class CorruptFileError(ValueError):
@@ -100,13 +101,18 @@ def read_idx(path: str | os.PathLike, magic: int) -> np.ndarray:
         is_gzip = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
         stream: BinaryIO = gzip.GzipFile(fileobj=raw) if is_gzip else raw
+        size = os.fstat(raw.fileno()).st_size
+        # What the file can hold at most; deflate expands by at most about 1032 times.
+        capacity = size * _MAX_GZIP_RATIO if is_gzip else size
         try:
-            return _read_idx_stream(stream, magic, path, fix)
+            return _read_idx_stream(stream, magic, path, fix, capacity)
         except (EOFError, OSError, zlib.error) as err:  # truncated or damaged gzip stream
             raise CorruptFileError(f"{path} cannot be read ({err}); {fix}") from err
 
 
-def _read_idx_stream(stream: BinaryIO, magic: int, path: Path, fix: str) -> np.ndarray:
+def _read_idx_stream(
+    stream: BinaryIO, magic: int, path: Path, fix: str, capacity: int
+) -> np.ndarray:
     ndim = magic & 0xFF
     header = stream.read(4)
     found = int.from_bytes(header, "big")
@@ -123,6 +129,12 @@ def _read_idx_stream(stream: BinaryIO, magic: int, path: Path, fix: str) -> np.n
             f"{4 + 4 * ndim}); {fix}"
         )
     shape = tuple(int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    declared = math.prod(shape)
+    if declared > capacity:  # checked before allocating: a damaged header could ask for TBs
+        raise CorruptFileError(
+            f"{path} is damaged: its header declares shape {shape}, {declared:,} bytes of "
+            f"data, more than a file of its size can hold ({capacity:,} at most); {fix}"
+        )
     array = np.empty(shape, dtype=np.uint8)
     view = memoryview(array.reshape(-1))
     filled = 0
@@ -148,10 +160,14 @@ def _read_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.nd
     if len(images) != len(labels):
         raise CorruptFileError(
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} "
-            "labels; expected one label per image (are the files from the same split?)"
+            "labels; expected one label per image. Check that both files are of the same "
+            "split (train-* or t10k-*), or delete them and let minigrad download them again."
         )
     if labels.size and labels.max() > 9:
-        raise CorruptFileError(f"{labels_path} has label {labels.max()}, expected digits 0-9")
+        raise CorruptFileError(
+            f"{labels_path} has label {labels.max()}, expected digits 0-9; delete it and "
+            "download it again, or point data_dir / MINIGRAD_DATA_DIR at a good copy"
+        )
     return images, labels
 
 
@@ -187,9 +203,13 @@ def _find(name: str, dirs: list[tuple[Path, str]]) -> Path | None:
 
 
 def locate_mnist(
-    names: Sequence[str], data_dir: str | os.PathLike | None = None, download: bool = True
+    names: Sequence[str],
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    progress: bool = True,
 ) -> list[Path]:
-    """Paths of the MNIST files with these base names, downloading missing ones if allowed.
+    """Paths of the MNIST files with these base names, downloading missing ones if allowed
+    (with a progress bar unless `progress=False`).
 
     Raises `FileNotFoundError` naming the missing files, every directory
     searched, why nothing was downloaded, and how to provide the files.
@@ -201,7 +221,7 @@ def locate_mnist(
         try:
             for name in names:
                 if found[name] is None:
-                    found[name] = download_file(f"{name}.gz", dirs[-1][0], MIRRORS, MD5)
+                    found[name] = download_file(f"{name}.gz", dirs[-1][0], MIRRORS, MD5, progress)
         except DownloadError as err:
             reason = f"The download failed: {err}"
     missing = [name for name in names if found[name] is None]
@@ -233,6 +253,7 @@ def download_file(
     dest: str | os.PathLike,
     mirrors: Sequence[str] = MIRRORS,
     md5: dict[str, str] = MD5,
+    progress: bool = True,
 ) -> Path:
     """Download `filename` into `dest` from the first mirror whose copy has md5 `md5[filename]`.
 
@@ -250,20 +271,26 @@ def download_file(
     for mirror in mirrors:
         url = f"{mirror.rstrip('/')}/{filename}"
         try:
-            return _fetch(url, dest / filename, md5[filename])
+            return _fetch(url, dest / filename, md5[filename], progress)
         except (OSError, http.client.HTTPException) as err:  # URLError, HTTPError, timeouts
             failures.append(f"{url}: {err}")
     raise DownloadError(f"could not download {filename}:\n    " + "\n    ".join(failures))
 
 
-def _fetch(url: str, target: Path, expected_md5: str) -> Path:
+def _fetch(url: str, target: Path, expected_md5: str, progress: bool) -> Path:
     # Beside the target so os.replace is atomic; opened with "xb" rather than made by
     # mkstemp so the file gets the user's umask instead of mode 0600.
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
     try:
         digest = hashlib.md5(usedforsecurity=False)
         with open(tmp, "xb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT) as response:
-            with tqdm(total=response.length, unit="B", unit_scale=True, desc=target.name) as bar:
+            with tqdm(
+                total=response.length,
+                unit="B",
+                unit_scale=True,
+                desc=target.name,
+                disable=not progress,
+            ) as bar:
                 while chunk := response.read(1 << 16):
                     out.write(chunk)
                     digest.update(chunk)
@@ -304,6 +331,7 @@ def load_mnist(
     one_hot_label: bool = False,
     data_dir: str | os.PathLike | None = None,
     download: bool = True,
+    progress: bool = True,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """MNIST as `((x_train, t_train), (x_test, t_test))`, with the book's options.
 
@@ -312,9 +340,10 @@ def load_mnist(
     one_hot_label: labels as float32 (N, 10) one-hot rows, else int64 (N,).
     data_dir, download: where to look first and whether to fetch missing
     files (see the module docstring for the whole search order).
+    progress: show a progress bar while downloading.
     """
     names = [name for pair in FILES.values() for name in pair]
-    paths = locate_mnist(names, data_dir, download)
+    paths = locate_mnist(names, data_dir, download, progress)
     train = _format(*_read_split(paths[0], paths[1]), normalize, flatten, one_hot_label)
     test = _format(*_read_split(paths[2], paths[3]), normalize, flatten, one_hot_label)
     return train, test
