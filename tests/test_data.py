@@ -352,12 +352,12 @@ def test_load_mnist_downloads_missing_files_into_cache(server, monkeypatch, tmp_
 
 
 @pytest.mark.parametrize("progress", [True, False])
-def test_download_progress_bar_can_be_turned_off(server, tmp_path, capsys, progress):
+def test_download_progress_bar_can_be_turned_off(server, monkeypatch, tmp_path, capsys, progress):
     fake_mnist(tmp_path / "www" / "mirror")
-    table = md5_table(tmp_path / "www" / "mirror")
-    name = "t10k-labels-idx1-ubyte.gz"
-    mnist.download_file(name, tmp_path / "dest", [f"{server}/mirror/"], table, progress)
-    assert (name in capsys.readouterr().err) == progress
+    monkeypatch.setattr(mnist, "MIRRORS", (f"{server}/mirror/",))
+    monkeypatch.setattr(mnist, "MD5", md5_table(tmp_path / "www" / "mirror"))
+    assert len(MNIST(train=False, progress=progress)) == 4  # downloads the two test files
+    assert ("t10k-labels-idx1-ubyte.gz" in capsys.readouterr().err) == progress
 
 
 # ---------------------------------------------------------------- real MNIST

@@ -385,11 +385,12 @@ class MNIST(TensorDataset):
         flatten: bool = True,
         one_hot_label: bool = False,
         subset: bool = False,
+        progress: bool = True,
     ) -> None:
         if subset:
             images, labels = _subset_split(train)
         else:
-            paths = locate_mnist(FILES["train" if train else "test"], data_dir, download)
+            paths = locate_mnist(FILES["train" if train else "test"], data_dir, download, progress)
             images, labels = _read_split(*paths)
         super().__init__(*_format(images, labels, normalize, flatten, one_hot_label))
         self.train = train
