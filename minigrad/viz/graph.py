@@ -192,8 +192,8 @@ def _inputs(node: Node, stand_ins: dict[int, Tensor]) -> tuple:
 
 
 def _stand_in(x: Any, stand_ins: dict[int, Tensor]) -> Any:
-    if isinstance(x, weakref.ref) and x() is not None:  # a trainable leaf, still alive
-        return x()
+    if isinstance(x, weakref.ref) and (leaf := x()) is not None:  # a trainable leaf, alive
+        return leaf
     if isinstance(x, Tensor):  # a data tensor's stand-in, made by Node.release
         stand_ins[id(x)] = x
         return x
