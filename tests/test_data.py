@@ -187,6 +187,20 @@ def test_idx_header_declaring_more_than_the_file_holds_is_caught_before_allocati
     assert str(path) in str(err.value) and "delete" in str(err.value)
 
 
+def test_idx_memory_follows_the_data_not_a_header_within_the_gzip_bound(tmp_path, monkeypatch):
+    # A gzip file may hold ~1000 times its size, so a damaged header in a 10 MB file
+    # can pass the size check and still ask for GBs; here the bound is lifted to
+    # stand for that without writing a large file.
+    monkeypatch.setattr(mnist, "_MAX_GZIP_RATIO", 2**50)
+    data = idx_bytes(np.ones((3, 28, 28), np.uint8))
+    data = data[:4] + (2**31).to_bytes(4, "big") + data[8:]  # 1.7 TB declared, 3 images held
+    path = tmp_path / "images.gz"
+    path.write_bytes(gzip.compress(data))
+    with pytest.raises(CorruptFileError, match="truncated.*holds only 2,352") as err:
+        mnist.read_idx(path, mnist.IMAGES_MAGIC)
+    assert str(path) in str(err.value) and "delete" in str(err.value)
+
+
 def test_images_and_labels_must_agree_in_count(tmp_path):
     arrays = fake_mnist(tmp_path / "d")
     image_name, label_name = mnist.FILES["train"]

@@ -70,6 +70,7 @@ SUBSET_PATH = Path(__file__).with_name("mnist_subset.npz")
 
 _TIMEOUT = 30  # seconds without data before a mirror is given up on
 _MAX_GZIP_RATIO = 1032  # deflate's largest expansion (zlib's technical details)
+_CHUNK = 1 << 20  # bytes read at a time from an IDX file
 
 
 class CorruptFileError(ValueError):
@@ -135,23 +136,23 @@ def _read_idx_stream(
             f"{path} is damaged: its header declares shape {shape}, {declared:,} bytes of "
             f"data, more than a file of its size can hold ({capacity:,} at most); {fix}"
         )
-    array = np.empty(shape, dtype=np.uint8)
-    view = memoryview(array.reshape(-1))
-    filled = 0
-    while filled < array.size:
-        n = stream.readinto(view[filled:])
-        if not n:
+    # Grown chunk by chunk, not allocated at the declared size: for gzip the bound above
+    # is loose (a 10 MB file passes for 10 GB), so memory must follow the data actually read.
+    data = bytearray()
+    while len(data) < declared:
+        chunk = stream.read(min(declared - len(data), _CHUNK))
+        if not chunk:
             raise CorruptFileError(
-                f"{path} is truncated: its header declares shape {shape}, {array.size} bytes "
-                f"of data, but the file holds only {filled}; {fix}"
+                f"{path} is truncated: its header declares shape {shape}, {declared:,} bytes "
+                f"of data, but the file holds only {len(data):,}; {fix}"
             )
-        filled += n
+        data += chunk
     extra = len(stream.read())
     if extra:
         raise CorruptFileError(
             f"{path} is {extra} bytes longer than its header (shape {shape}) declares; {fix}"
         )
-    return array
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)  # writable: data is a bytearray
 
 
 def _read_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
