@@ -238,6 +238,32 @@ def test_a_parameter_deleted_after_backward_draws_as_one_node():
     assert edges == [("t0", "op0"), ("t0", "op0"), ("op0", "t1"), ("t1", "op1"), ("op1", "t2")]
 
 
+def test_a_deleted_parameter_used_by_two_ops_is_one_node_marked_freed():
+    w = leaf((2,), name="w")
+    loss = (w * 2 + F.exp(w)).sum()
+    nodes_before, edges_before = parse_dot(viz.to_dot(loss))
+    loss.backward()
+    del w
+    nodes, edges = parse_dot(viz.to_dot(loss, show_data=True, show_grad=True))
+    assert (len(nodes), len(edges)) == (len(nodes_before), len(edges_before))
+    assert nodes["t0"] == "(deleted)\n(0,) float64\nvalue freed by backward"
+    assert [b for a, b in edges if a == "t0"] == ["op0", "op1"]
+
+
+def test_a_sub_expression_freed_by_one_backward_but_live_in_another_graph_is_one_node():
+    w = leaf((2,), name="w")
+    h = w * 2
+    h.name = "h"
+    h.retain_grad()
+    first, second = h.sum(), (h * 3).sum()
+    before = [viz.to_dot(*outs).source for outs in [(first, second), (second, first)]]
+    first.backward()  # frees h's node; `second` still holds h itself
+    after = [viz.to_dot(*outs).source for outs in [(first, second), (second, first)]]
+    assert after == before
+    nodes, _ = parse_dot(viz.to_dot(first, second, show_data=True, show_grad=True))
+    assert nodes["t1"] == "h\n(2,) float32\n[ 0.251, -0.264]\n|grad| 1.41e+00"  # h's own value
+
+
 def test_trace_before_backward_draws_whole_graph_with_gradients():
     x, y = leaf((3,), name="x"), leaf(name="y", seed=1)
     loss = (F.tanh(x) * y).sum()

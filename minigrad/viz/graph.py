@@ -118,8 +118,8 @@ def trace(*outputs: Tensor) -> Trace:
         if not isinstance(t, Tensor):
             raise TypeError(f"trace() takes tensors, got {type(t).__name__}")
     result = Trace(list(outputs))
-    output_ids = {id(t) for t in outputs}
-    keys: dict[int, str] = {}  # id(tensor) -> vertex key, valid while the tensors are alive
+    output_ids = {_vertex_id(t) for t in outputs}
+    drawn: dict[int, _TensorVertex] = {}  # by _vertex_id, valid while the tensors are alive
     counts = {"t": 0, "op": 0, "c": 0}
     stand_ins: dict[int, Tensor] = {}  # see _inputs
 
@@ -134,15 +134,17 @@ def trace(*outputs: Tensor) -> Trace:
         t, expanded = stack.pop()
         node = t._node
         if not expanded:
-            if id(t) in visited:
+            if _vertex_id(t) in visited:
+                vertex = drawn.get(_vertex_id(t))
+                if vertex is not None and vertex.freed and stand_ins.get(id(t)) is not t:
+                    vertex.tensor, vertex.freed = t, False  # the live tensor has value and grad
                 continue
-            visited.add(id(t))
+            visited.add(_vertex_id(t))
             stack.append((t, True))
             if node is not None:
+                # Visited ones too: a live tensor replaces the stand-in drawn for it.
                 stack.extend(
-                    (x, False)
-                    for x in reversed(_inputs(node, stand_ins))
-                    if isinstance(x, Tensor) and id(x) not in visited
+                    (x, False) for x in reversed(_inputs(node, stand_ins)) if isinstance(x, Tensor)
                 )
             continue
         op_vertex = None
@@ -151,7 +153,7 @@ def trace(*outputs: Tensor) -> Trace:
             names = _parameter_names(node.op)
             for i, x in enumerate(_inputs(node, stand_ins)):
                 if isinstance(x, Tensor):
-                    op_vertex.inputs.append(keys[id(x)])
+                    op_vertex.inputs.append(drawn[_vertex_id(x)].key)
                 elif _is_operand(x):
                     const = _ConstVertex(new_key("c"), _format_constant(x, _name_at(names, i)))
                     result.vertices.append(const)
@@ -164,18 +166,27 @@ def trace(*outputs: Tensor) -> Trace:
                 if not _is_default(v, names.get(k, inspect.Parameter.empty))
             ]
             result.vertices.append(op_vertex)
-        if id(t) in output_ids:
+        if _vertex_id(t) in output_ids:
             kind = "output"
         elif node is not None:
             kind = "inner"
         else:
             kind = "param" if t.requires_grad else "data"
         vertex = _TensorVertex(new_key("t"), t, kind, stand_ins.get(id(t)) is t)
-        keys[id(t)] = vertex.key
+        drawn[_vertex_id(t)] = vertex
         if op_vertex is not None:
             op_vertex.output = vertex.key
         result.vertices.append(vertex)
     return result
+
+
+def _vertex_id(t: Tensor) -> int:
+    """What makes tensors one vertex: an op's output is identified by its node.
+
+    When one backward frees a node that another, still live graph uses, the
+    freed graph reaches it through a stand-in, the live one through the tensor.
+    """
+    return id(t._node) if t._node is not None else id(t)
 
 
 def _inputs(node: Node, stand_ins: dict[int, Tensor]) -> tuple:
