@@ -80,8 +80,11 @@ def compare(rev: str, keys: list[str], steps: int) -> str:
                 "new replay": new.minigrad_replay_step(w, weights, batches),
             }
             times: dict[str, list[float]] = {name: [] for name in runs}
+            names = list(runs)
             for i in range(steps + steps // 10):  # the first tenth warms up
-                for name, step in runs.items():
+                # Rotate who goes first: a turn right after another runs faster or slower.
+                for name in names[i % len(names) :] + names[: i % len(names)]:
+                    step = runs[name]
                     t0 = time.perf_counter()
                     step(i)
                     if i >= steps // 10:

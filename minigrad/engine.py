@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import sys
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -238,19 +240,32 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
     out = Tensor._make(y if type(y) is np.ndarray else np.asarray(y))
     if record and _State.grad_enabled:
         out.requires_grad = True
-        out._node = Node(op_, args, attrs, saved)
+        out._node = Node(op_, args, arrays, attrs, saved)
     if _State.anomaly:
         _check_finite(out.data, "forward output", out._node, op_)
     return out
 
 
 class Node:
-    """What one recorded op keeps for backward. `inputs` is None once freed."""
+    """What one recorded op keeps for backward. `inputs` is None once freed.
 
-    __slots__ = ("op", "inputs", "attrs", "saved", "where", "outline")
+    `arrays` are the inputs as the forward got them (tensors unwrapped), for
+    the VJPs; `seq` counts up over all nodes, so a node's inputs come before it.
+    """
 
-    def __init__(self, op_: Op, inputs: tuple, attrs: dict, saved: Any = None) -> None:
-        self.op, self.inputs, self.attrs, self.saved = op_, inputs, attrs, saved
+    __slots__ = ("op", "inputs", "arrays", "attrs", "saved", "seq", "where", "outline")
+
+    def __init__(
+        self, op_: Op, inputs: tuple, arrays: list, attrs: dict, saved: Any = None
+    ) -> None:
+        self.op, self.inputs, self.arrays, self.attrs, self.saved = (
+            op_,
+            inputs,
+            arrays,
+            attrs,
+            saved,
+        )
+        self.seq = next(_node_count)
         self.where = _user_line() if _State.anomaly else None
         self.outline: tuple | None = None
 
@@ -273,9 +288,10 @@ class Node:
             ]
         )
         self.outline = (out.data.shape, out.data.dtype, out.name, inputs)
-        self.inputs = self.saved = None
+        self.inputs = self.arrays = self.saved = None
 
 
+_node_count = itertools.count()
 _ref = weakref.ref
 
 
@@ -576,73 +592,80 @@ def _backprop(
     create_graph: bool,
     wanted: Sequence[Tensor] | None,
 ) -> list | None:
-    """Reverse-mode sweep. Writes `.grad` of leaves, or returns the grads of `wanted`."""
+    """Reverse-mode sweep. Writes `.grad` of leaves, or returns the grads of `wanted`.
+
+    Nodes run newest first: every consumer of a tensor was recorded after it,
+    so by the time a tensor comes off the heap all its gradient has arrived.
+    That needs no separate topological sort and no recursion. Leaf gradients
+    are written at the end, so an error part-way leaves every `.grad` as it was.
+    """
     retain_graph = retain_graph or create_graph  # the new graph refers to the old one
-    targets = {id(t): i for i, t in enumerate(wanted)} if wanted is not None else None
-    results: list = [None] * len(wanted) if wanted is not None else []
     pending: dict[int, Any] = {}  # gradient flowing into each non-leaf, summed over its uses
+    queue: list[tuple[int, Tensor]] = []  # (-seq, tensor): a heap, newest node first
+    leaves: dict[int, list] = {}  # id -> [leaf, gradient summed over its uses]
     stand_ins: dict[int, Tensor] = {}  # for Node.release: one per data tensor
+    targets = {id(t): i for i, t in enumerate(wanted)} if wanted is not None else None
 
     def deliver(x: Tensor, g: Any) -> None:
         if x._node is not None:
             prev = pending.get(id(x))
-            pending[id(x)] = g if prev is None else prev + g
-        elif targets is None:
-            _store_grad(x, g, create_graph)
-        elif id(x) in targets:
-            i = targets[id(x)]
-            results[i] = g if results[i] is None else results[i] + g
+            if prev is None:
+                pending[id(x)] = g
+                heappush(queue, (-x._node.seq, x))
+            else:
+                pending[id(x)] = prev + g
+        elif (entry := leaves.get(id(x))) is not None:
+            entry[1] = entry[1] + g
+        elif targets is None or id(x) in targets:
+            leaves[id(x)] = [x, g]
 
     previous_mode = _State.grad_enabled
     _State.grad_enabled = create_graph  # record the backward pass only when asked to
     try:
-        order = _toposort(roots)
         for root, g in zip(roots, grads_out, strict=True):
-            if create_graph and isinstance(g, Tensor):
-                _seed(root, g)  # checks the shape; the tensor itself stays in the graph
-                deliver(root, g)
-            else:
-                seed = _seed(root, g)
-                deliver(root, Tensor._make(seed) if create_graph else seed)
+            seed = _seed(root, g)  # for a tensor g under create_graph: checks its shape only
+            if create_graph:
+                seed = g if isinstance(g, Tensor) else Tensor._make(seed)
+            deliver(root, seed)
 
-        for t in order:
-            node = t._node
-            g = pending.pop(id(t), None)
-            if g is not None:
-                if targets is not None:
-                    if id(t) in targets:
-                        results[targets[id(t)]] = g
-                elif t._retain_grad:
-                    _store_grad(t, g, create_graph)
-                inputs, vjps, attrs = node.inputs, node.op.vjps, node.attrs
-                if node.saved is not None:
-                    attrs = {**attrs, "saved": node.saved}
-                if create_graph:
-                    args, y = inputs, t
-                else:
-                    args = [x.data if isinstance(x, Tensor) else x for x in inputs]
-                    y = t.data
-                for i, x in enumerate(inputs):
-                    if not (isinstance(x, Tensor) and x.requires_grad):
-                        continue
-                    vjp = vjps[i]
-                    if vjp is None:
-                        raise RuntimeError(f"{node.op.name} has no gradient for its input {i}")
-                    gx = vjp(g, y, *args, **attrs)
-                    if _State.anomaly:
-                        _check_finite(_data(gx), f"gradient for input {i}", node, node.op)
-                    if not create_graph and gx.dtype is not x.data.dtype:
-                        gx = gx.astype(x.data.dtype)  # a float32 input gets a float32 gradient
-                    if x._node is not None:  # the common case, inlined: a non-leaf input
-                        prev = pending.get(id(x))
-                        pending[id(x)] = gx if prev is None else prev + gx
-                    else:
-                        deliver(x, gx)
+        while queue:
+            t = heappop(queue)[1]
+            node, g = t._node, pending.pop(id(t))
+            inputs = node.inputs
+            if inputs is None:
+                raise RuntimeError(_FREED)
+            if targets is not None:
+                if id(t) in targets:
+                    leaves[id(t)] = [t, g]
+            elif t._retain_grad:
+                _store_grad(t, g, create_graph)
+            attrs = node.attrs if node.saved is None else {**node.attrs, "saved": node.saved}
+            args, y = (inputs, t) if create_graph else (node.arrays, t.data)
+            for i, x in enumerate(inputs):
+                if not (isinstance(x, Tensor) and x.requires_grad):
+                    continue
+                vjp = node.op.vjps[i]
+                if vjp is None:
+                    raise RuntimeError(f"{node.op.name} has no gradient for its input {i}")
+                gx = vjp(g, y, *args, **attrs)
+                if _State.anomaly:
+                    _check_finite(_data(gx), f"gradient for input {i}", node, node.op)
+                if not create_graph and gx.dtype is not x.data.dtype:
+                    gx = gx.astype(x.data.dtype)  # a float32 input gets a float32 gradient
+                deliver(x, gx)
             if not retain_graph:
                 node.release(t, stand_ins)
     finally:
         _State.grad_enabled = previous_mode
-    return results if wanted is not None else None
+    if targets is None:
+        for x, g in leaves.values():
+            _store_grad(x, g, create_graph)
+        return None
+    results: list = [None] * len(targets)
+    for x, g in leaves.values():
+        if id(x) in targets:
+            results[targets[id(x)]] = g
+    return results
 
 
 def grad(

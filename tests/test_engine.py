@@ -276,6 +276,28 @@ def test_retain_graph_allows_a_second_backward():
     assert x.grad.item() == 8.0
 
 
+def test_a_backward_that_fails_part_way_leaves_every_grad_as_it_was():
+    a, b = leaf([1.0, 2.0]), leaf([3.0])
+    a.grad = mg.Tensor(np.array([10.0, 10.0]))
+    labels = leaf([[0.0, 1.0]])  # labels that require grad: the loss has no gradient for them
+    ce = F.softmax_cross_entropy(leaf([[0.5, -0.5]]), labels)
+    loss = (a * a).sum() + b.sum() + ce  # recorded after ce, so backprop reaches a and b first
+    with pytest.raises(RuntimeError, match="no gradient for its input 1"):
+        loss.backward()
+    np.testing.assert_array_equal(a.grad.data, [10.0, 10.0])
+    assert b.grad is None
+
+
+def test_backprop_order_follows_recording_not_input_position():
+    # y is used by a node recorded before z and by z itself: y must wait for both.
+    x = leaf([1.0, -2.0])
+    y = x * 3
+    u = y.sum()
+    z = (y * y).sum()
+    (z + u).backward()
+    np.testing.assert_allclose(x.grad.data, 3 * (2 * 3 * np.array([1.0, -2.0]) + 1))
+
+
 # ---------------------------------------------------------------- higher order
 
 
