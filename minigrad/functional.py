@@ -233,12 +233,13 @@ def _linear_vjp_x(g, y, x, w, b=None):
 
 
 def _linear_vjp_w(g, y, x, w, b=None):
-    k = w.shape[0]
-    return x.reshape((-1, k)).T @ g.reshape((-1, w.shape[1]))
+    if x.ndim == 2:  # the usual (batch, features) input: no reshapes to pay for
+        return x.T @ g
+    return x.reshape((-1, w.shape[0])).T @ g.reshape((-1, w.shape[1]))
 
 
 def _linear_vjp_b(g, y, x, w, b):
-    return g.reshape((-1, b.shape[0])).sum(axis=0)
+    return (g if g.ndim == 2 else g.reshape((-1, b.shape[0]))).sum(axis=0)
 
 
 def _linear_case(draw, t):
@@ -395,7 +396,16 @@ def _sigmoid_ref(x):
         return 1 / (1 + np.exp(-x))
 
 
-@op(lambda g, y, x: g * y * (1 - y), spec=Spec(low=-6.0, high=6.0, ref=_sigmoid_ref))
+def _sigmoid_vjp(g, y, x):
+    if isinstance(y, Tensor):  # create_graph: the formula, recorded
+        return g * y * (1 - y)
+    d = 1 - y  # the same formula on arrays, in one fresh array
+    d *= y
+    d *= g
+    return d
+
+
+@op(_sigmoid_vjp, spec=Spec(low=-6.0, high=6.0, ref=_sigmoid_ref))
 def sigmoid(x):
     """1 / (1 + exp(-x)) (the book's eq. 3.6), without overflow for any x."""
     # A fresh array changed in place (asarray: NumPy gives 0-d results as scalars; integers
@@ -695,13 +705,15 @@ def _sce_vjp(g, y, x, t, saved):
     n = x.shape[0] if x.ndim == 2 else 1
     if isinstance(x, Tensor):  # create_graph: the formula, recorded
         return (softmax(x) - _one_hot_of(_data(t), x.data)) * (g / n)
-    # The same formula on arrays, from the forward's softmax: one fresh array changed in place.
+    # The same formula on arrays, from the forward's softmax (left intact for another
+    # backward): one fresh array changed in place.
+    scale = g / n
     if np.shape(t) == x.shape:
         p = saved - t
+        p *= scale
     else:
-        p = saved.copy()  # the saved probabilities stay intact for another backward
-        p[(np.arange(n), t) if x.ndim == 2 else t] -= 1
-    p *= g / n
+        p = saved * scale
+        p[(np.arange(n), t) if x.ndim == 2 else t] -= scale
     return p
 
 
