@@ -37,7 +37,6 @@ from workloads import (
 )
 
 OP_TARGET_US = 5.0
-REPLAYED = ("W1", "W4")  # workloads also timed with minigrad.replay.Replay
 COLUMNS = {  # implementation key -> column title
     "hand_f32": "hand NumPy f32",
     "hand_f64": "hand NumPy f64",
@@ -88,9 +87,8 @@ def bench_steps(
             "hand_f32": hand_step(w, weights, batches, np.float32),
             "hand_f64": hand_step(w, weights, batches, np.float64),
             "minigrad": minigrad_step(w, weights, batches),
+            "minigrad_replay": minigrad_replay_step(w, weights, batches),
         }
-        if w.key in REPLAYED:
-            runners["minigrad_replay"] = minigrad_replay_step(w, weights, batches)
         if with_torch:
             runners["torch"] = torch_step(w, weights, batches)
         times = interleave(
@@ -150,7 +148,7 @@ def markdown(report: dict) -> str:
         ]
         for r in report["steps"]:
             ratio = r["ms"]["minigrad"]["ratio"]
-            replay = r["ms"].get("minigrad_replay", {"ratio": np.inf})["ratio"]
+            replay = r["ms"]["minigrad_replay"]["ratio"]
             met = "yes" if ratio <= r["target"] else "replay" if replay <= r["target"] else "no"
             cells = " | ".join(_cell(r["ms"].get(k)) for k in keys)
             lines.append(f"| {r['title']} | {cells} | <= {r['target']:.2f}x | {met} |")
