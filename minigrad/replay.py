@@ -59,9 +59,11 @@ class Replay:
         self._env: list[Any] = list(arrays)  # one value per slot; consts stay, the rest change
         self.params: list[tuple[int, Tensor]] = []  # (slot, trainable leaf), read live
         needs_grad = [False] * len(arrays)
-        # (forward, whether it also returns saved work, input slots, output slot,
-        #  ((vjp, input slot), ...)), attrs bound
-        self._nodes = []
+        # Forward: (forward, whether it also returns saved work, input slots, output slot).
+        # Backward, newest first: (node index, output slot, ((vjp, input slot), ...)).
+        # Functions have the op's attributes bound.
+        self._nodes: list[tuple[Callable, bool, tuple[int, ...], int]] = []
+        self._backward: list[tuple[int, int, tuple[tuple[Callable, int], ...]]] = []
 
         def slot_of(x: Any) -> int:
             if id(x) in slots:
@@ -82,20 +84,24 @@ class Replay:
             back = tuple((node.op.vjps[i], s) for i, s in enumerate(ins) if needs_grad[s])
             if any(vjp is None for vjp, _ in back):
                 raise RuntimeError(f"Replay: {node.op.name} has no gradient for an input")
-            back = tuple((_bind(vjp, node.attrs), s) for vjp, s in back)
             slots[id(t)] = len(self._env)
+            if back:
+                back = tuple((_bind(vjp, node.attrs), s) for vjp, s in back)
+                self._backward.append((len(self._nodes), len(self._env), back))
             forward = _bind(node.op.forward, node.attrs)
-            self._nodes.append((forward, node.op.saves, ins, len(self._env), back))
+            self._nodes.append((forward, node.op.saves, ins, len(self._env)))
             self._env.append(None)
             needs_grad.append(bool(back))
+        self._backward.reverse()
         self._root = slots[id(loss)]
 
     def __call__(self, *arrays: Any) -> float:
         if len(arrays) != len(self.shapes):
             raise TypeError(f"Replay: expected {len(self.shapes)} inputs, got {len(arrays)}")
         env = self._env.copy()
-        for k, (a, (shape, dtype)) in enumerate(zip(arrays, self.shapes, strict=True)):
+        for k, a in enumerate(arrays):
             a = np.asarray(a.data if isinstance(a, Tensor) else a)
+            shape, dtype = self.shapes[k]
             if a.shape != shape or a.dtype != dtype:
                 raise ValueError(
                     f"Replay: input {k} was traced with shape {shape} and dtype {dtype}, "
@@ -104,29 +110,26 @@ class Replay:
             env[k] = a
         for slot, p in self.params:
             env[slot] = p.data
-        saved = []  # each node's input arrays and saved work, for its VJPs
-        for forward, saves, ins, out, _ in self._nodes:
+        inputs = []  # each node's input arrays, for its VJPs
+        works = {}  # saved work, by node index, of the ops that return some
+        for forward, saves, ins, out in self._nodes:
             args = [env[i] for i in ins]
             y = forward(*args)
             if saves:
-                y, work = y
-                saved.append((args, {"saved": work}))
-            else:
-                saved.append((args, _NO_WORK))
+                y, works[len(inputs)] = y
+            inputs.append(args)
             env[out] = y if type(y) is np.ndarray else np.asarray(y)
 
         loss = env[self._root]
         grads: list[Any] = [None] * len(env)
         grads[self._root] = _ones(loss.shape, loss.dtype)
-        for (_, _, _, out, back), (args, work) in zip(
-            reversed(self._nodes), reversed(saved), strict=True
-        ):
+        for k, out, back in self._backward:
             g = grads[out]
-            if g is None or not back:
+            if g is None:
                 continue
-            y = env[out]
+            args, y, work = inputs[k], env[out], works.get(k)
             for vjp, i in back:
-                gx = vjp(g, y, *args, **work)
+                gx = vjp(g, y, *args) if work is None else vjp(g, y, *args, saved=work)
                 dtype = env[i].dtype
                 if gx.dtype is not dtype:
                     gx = gx.astype(dtype)  # as the engine does: float32 stays float32
@@ -136,9 +139,6 @@ class Replay:
             if grads[slot] is not None:
                 _store_grad(p, grads[slot], False)
         return loss.item()
-
-
-_NO_WORK: dict = {}
 
 
 def _bind(fn: Callable, attrs: dict) -> Callable:
