@@ -102,6 +102,15 @@ class SGD(Optimizer):
         self.momentum = float(momentum)
         self.nesterov = nesterov
 
+    def step(self) -> None:
+        if self.momentum or self.weight_decay:
+            super().step()
+            return
+        lr = self._lr  # plain SGD, the common case, without a call per parameter
+        for p in self.params:
+            if p.grad is not None:
+                p.data -= lr * p.grad.data
+
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         if self.momentum:
             v = state.get("velocity")
