@@ -18,6 +18,7 @@ def interleave(
     pause: float,
     warmup: int,
     inner: int = 1,
+    settle: int = 0,
 ) -> dict[str, np.ndarray]:
     """Time implementations in turns, round robin; returns seconds per call for each.
 
@@ -25,7 +26,9 @@ def interleave(
     samples of `inner` calls. The order rotates every repetition so none
     always follows the same neighbour, and a `pause` before each turn lets
     the previous library's BLAS or OpenMP threads stop spinning before the
-    next one is measured.
+    next one is measured. After the pause the CPU clock and caches are cold
+    for a few steps, which a training loop never sees: each turn first runs
+    `settle` untimed samples.
     """
     for fn in runners.values():
         for _ in range(warmup):
@@ -39,6 +42,8 @@ def interleave(
             fn = runners[name]
             if pause:
                 time.sleep(pause)
+            for _ in range(settle * inner):
+                fn()
             for _ in range(per_turn):
                 start = clock()
                 for _ in range(inner):

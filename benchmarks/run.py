@@ -54,16 +54,28 @@ class Mode:
     per_turn: int
     warmup: int
     pause: float  # seconds
+    settle: int  # untimed samples at the start of each turn, after the pause
     n_batches: int
     op_reps: int
     op_inner: int  # calls per W5 sample
 
 
 MODES = {
-    "tiny": Mode(reps=2, per_turn=2, warmup=1, pause=0.0, n_batches=4, op_reps=2, op_inner=10),
-    "quick": Mode(reps=10, per_turn=5, warmup=5, pause=0.05, n_batches=20, op_reps=5, op_inner=300),
+    "tiny": Mode(
+        reps=2, per_turn=2, warmup=1, pause=0.0, settle=0, n_batches=4, op_reps=2, op_inner=10
+    ),
+    "quick": Mode(
+        reps=10, per_turn=5, warmup=5, pause=0.05, settle=3, n_batches=20, op_reps=5, op_inner=300
+    ),
     "full": Mode(
-        reps=40, per_turn=10, warmup=20, pause=0.075, n_batches=50, op_reps=15, op_inner=1000
+        reps=40,
+        per_turn=10,
+        warmup=20,
+        pause=0.075,
+        settle=3,
+        n_batches=50,
+        op_reps=15,
+        op_inner=1000,
     ),
 }
 
@@ -97,6 +109,7 @@ def bench_steps(
             mode.per_turn,
             mode.pause,
             mode.warmup,
+            settle=mode.settle,
         )
         stats = {k: summarize(v, 1e3) for k, v in times.items()}
         base = stats["hand_f32"]["median"]
@@ -117,6 +130,7 @@ def bench_ops(mode: Mode, with_torch: bool) -> list[dict]:
             mode.pause,
             warmup=mode.op_inner // 10 + 1,
             inner=mode.op_inner,
+            settle=mode.settle,
         )
         stats = {k: summarize(v, 1e6) for k, v in times.items()}
         base = stats["numpy"]["median"]
@@ -201,11 +215,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--pause", type=float, metavar="MS", help="pause between turns (default: the mode's)"
     )
+    parser.add_argument(
+        "--settle",
+        type=int,
+        metavar="N",
+        help="untimed steps at the start of each turn (default: the mode's)",
+    )
     args = parser.parse_args(argv)
     mode_name = "tiny" if args.tiny else "quick" if args.quick else "full"
     mode = MODES[mode_name]
     if args.pause is not None:
         mode = dataclasses.replace(mode, pause=args.pause / 1e3)
+    if args.settle is not None:
+        if args.settle < 0:
+            parser.error(f"--settle takes a count >= 0, got {args.settle}")
+        mode = dataclasses.replace(mode, settle=args.settle)
     keys = [k.strip().upper() for k in args.only.split(",")]
     unknown = set(keys) - {w.key for w in WORKLOADS} - {"W5"}
     if unknown:
@@ -225,7 +249,7 @@ def main(argv: list[str] | None = None) -> dict:
         notes.append("data: " + source)
     notes.append(
         f"mode {mode_name}: {mode.reps} rounds x {mode.per_turn} steps per implementation, "
-        f"{mode.pause * 1e3:g} ms pause between turns"
+        f"{mode.pause * 1e3:g} ms pause between turns, then {mode.settle} untimed steps"
     )
 
     started = time.perf_counter()
