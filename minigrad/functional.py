@@ -676,16 +676,18 @@ def _check_labels(name: str, x: np.ndarray, t: Any) -> None:
     )
 
 
-def _picked(name: str, logp: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """logp[i, t_i] for each row i; an out-of-range label is reported, not wrapped around."""
-    if t.size and t.min() < 0:  # a negative index would silently pick from the end
-        raise ValueError(f"{name}: labels must be in [0, {logp.shape[-1]}), got {t.min()}")
+def _label_index(name: str, x: np.ndarray, t: Any) -> np.ndarray:
+    """Flat indices of x[i, t_i] for each row i (x[t] for 1-D x).
+
+    A label out of range is an error, not wrapped around from the end.
+    """
+    t = np.asarray(t)
     try:
-        return logp[np.arange(len(logp)), t] if logp.ndim == 2 else logp[t]
-    except IndexError:
-        raise ValueError(
-            f"{name}: labels must be in [0, {logp.shape[-1]}), got {t.max()}"
-        ) from None
+        rows = (np.arange(x.shape[0]),) if x.ndim == 2 else ()
+        return np.ravel_multi_index((*rows, t.astype(np.intp, copy=False)), x.shape)
+    except ValueError:  # NumPy's "invalid entry in coordinates array"
+        bad = t[(t < 0) | (t >= x.shape[-1])].flat[0]
+        raise ValueError(f"{name}: labels must be in [0, {x.shape[-1]}), got {bad}") from None
 
 
 def _one_hot_of(t, x):
@@ -707,13 +709,14 @@ def _sce_vjp(g, y, x, t, saved):
         return (softmax(x) - _one_hot_of(_data(t), x.data)) * (g / n)
     # The same formula on arrays, from the forward's softmax (left intact for another
     # backward): one fresh array changed in place.
+    probabilities, picked = saved
     scale = g / n
-    if np.shape(t) == x.shape:
-        p = saved - t
+    if picked is None:  # one-hot labels
+        p = probabilities - t
         p *= scale
     else:
-        p = saved * scale
-        p[(np.arange(n), t) if x.ndim == 2 else t] -= scale
+        p = probabilities * scale
+        p.reshape(-1)[picked] -= scale  # p is fresh, so reshape gives a view
     return p
 
 
@@ -739,7 +742,8 @@ def softmax_cross_entropy(x, t):
     x holds scores (logits) of shape (N, C); t holds class indices (N,) or
     one-hot rows (N, C). Fused: -log softmax(x)_t = log(sum_k exp(a_k)) - a_t
     with a = x - max(x) (no overflow), and the gradient is the book's
-    (softmax(x) - onehot(t)) / N from the softmax the forward saves.
+    (softmax(x) - onehot(t)) / N from the softmax (and the label positions)
+    the forward saves.
     """
     _check_labels("softmax_cross_entropy", x, t)
     n = x.shape[0] if x.ndim == 2 else 1
@@ -747,11 +751,13 @@ def softmax_cross_entropy(x, t):
     p = np.exp(a)
     total = p.sum(axis=-1, keepdims=True)
     if np.shape(t) == x.shape:
+        picked = None
         loss = -(t * (a - np.log(total))).sum()
     else:
-        loss = np.log(total).sum() - _picked("softmax_cross_entropy", a, np.asarray(t)).sum()
+        picked = _label_index("softmax_cross_entropy", x, t)
+        loss = np.log(total).sum() - a.take(picked).sum()
     p /= total
-    return np.asarray(loss / n, dtype=p.dtype), p
+    return np.asarray(loss / n, dtype=p.dtype), (p, picked)
 
 
 def _probabilities_case(draw, t):
@@ -773,6 +779,7 @@ def cross_entropy_error(y: TensorLike, t: Any) -> Tensor:
     n = data.shape[0] if data.ndim == 2 else 1
     if np.shape(t) == data.shape:
         return -sum(t * log(y + 1e-7)) / n
+    _label_index("cross_entropy_error", data, t)  # checks the labels' range
     index = (np.arange(n), t) if data.ndim == 2 else t
     return -sum(log(getitem(y, index) + 1e-7)) / n
 

@@ -195,10 +195,10 @@ def test_softmax_cross_entropy_saved_probabilities_survive_and_are_freed(labels)
     x = leaf([[0.1, 2.0, -1.0], [0.5, 0.5, 3.0]])
     t = np.array([1, 2]) if labels == "indices" else np.eye(3)[[1, 2]]
     loss = F.softmax_cross_entropy(x, t)
-    saved = loss._node.saved.copy()
+    saved = loss._node.saved[0].copy()
     loss.backward(retain_graph=True)
     first = x.grad.data.copy()
-    np.testing.assert_array_equal(loss._node.saved, saved)  # the VJP did not write into it
+    np.testing.assert_array_equal(loss._node.saved[0], saved)  # the VJP did not write into it
     loss.backward()
     np.testing.assert_allclose(x.grad.data, 2 * first)  # the second backward saw the same
     assert loss._node.saved is None  # freed with the rest of the graph
@@ -419,9 +419,18 @@ def test_backward_without_requires_grad_explains():
         (np.zeros((2, 3, 4)), np.array([0, 1]), r"\(N, C\)"),
     ],
 )
-def test_loss_label_errors(x, t, message):
+@pytest.mark.parametrize("loss", [F.softmax_cross_entropy, F.cross_entropy_error])
+def test_loss_label_errors(x, t, message, loss):
     with pytest.raises(ValueError, match=message):
-        F.softmax_cross_entropy(mg.Tensor(x, requires_grad=True), t)
+        loss(mg.Tensor(x, requires_grad=True), t)
+
+
+@pytest.mark.parametrize("loss", [F.softmax_cross_entropy, F.cross_entropy_error])
+@pytest.mark.parametrize("scores", [np.full((2, 3), 0.3), np.full(3, 0.3)])
+def test_a_negative_label_is_an_error_not_the_last_class(loss, scores):
+    t = np.array([0, -1]) if scores.ndim == 2 else np.array(-1)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\), got -1"):
+        loss(mg.Tensor(scores, requires_grad=True), t)
 
 
 # ---------------------------------------------------------------- the Tensor surface
