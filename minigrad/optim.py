@@ -106,10 +106,16 @@ class SGD(Optimizer):
         if self.momentum or self.weight_decay:
             super().step()
             return
-        lr = self._lr  # plain SGD, the common case, without a call per parameter
+        # Plain SGD, the common case: no call per parameter, and lr as a 0-d array of each
+        # parameter's dtype (NumPy 2 converts a Python float again on every call).
+        lrs: dict[np.dtype, np.ndarray] = {}
         for p in self.params:
             if p.grad is not None:
-                p.data -= lr * p.grad.data
+                w = p.data
+                lr = lrs.get(w.dtype)
+                if lr is None:
+                    lr = lrs[w.dtype] = np.array(self._lr, w.dtype)
+                w -= lr * p.grad.data
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         if self.momentum:
