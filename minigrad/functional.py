@@ -399,7 +399,7 @@ def _sigmoid_ref(x):
 def _sigmoid_vjp(g, y, x):
     if isinstance(y, Tensor):  # create_graph: the formula, recorded
         return g * y * (1 - y)
-    d = 1 - y  # the same formula on arrays, in one fresh array
+    d = _scalar(1, y.dtype) - y  # the same formula on arrays, in one fresh array
     d *= y
     d *= g
     return d
@@ -410,26 +410,36 @@ def sigmoid(x):
     """1 / (1 + exp(-x)) (the book's eq. 3.6), without overflow for any x."""
     # A fresh array changed in place (asarray: NumPy gives 0-d results as scalars; integers
     # go to float64 as in exp). Capping exp's argument costs less than np.errstate, and past
-    # the cap sigmoid is 0 to the dtype's precision. The constants are 0-d arrays of z's
-    # dtype: a Python number costs NumPy 2 about a microsecond more per call.
+    # the cap, log(largest float) less a margin, sigmoid is 0 to the dtype's precision.
     z = np.asarray(np.negative(x) if x.dtype.kind == "f" else np.negative(x, dtype=np.float64))
-    cap, one = _sigmoid_constants(z.dtype)
-    np.minimum(z, cap, out=z)
+    np.minimum(z, _exp_cap(z.dtype), out=z)
     np.exp(z, out=z)
-    z += one
+    z += _scalar(1, z.dtype)
     return np.reciprocal(z, out=z)
 
 
 @functools.cache
-def _sigmoid_constants(dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """The largest argument whose exp is finite in this float dtype (less a margin), and 1."""
-    return np.array(np.log(np.finfo(dtype).max) - 1, dtype), np.array(1, dtype)
+def _scalar(value: float, dtype: np.dtype) -> np.ndarray:
+    """A read-only 0-d array: NumPy 2 converts a Python number on every call (~1 us)."""
+    a = np.array(value, dtype)
+    a.flags.writeable = False
+    return a
 
 
-@op(lambda g, y, x: g * (_data(x) > 0), spec=Spec(avoid=(0.0,), ref=lambda x: x * (x > 0)))
+@functools.cache
+def _exp_cap(dtype: np.dtype) -> np.ndarray:
+    return _scalar(np.log(np.finfo(dtype).max) - 1, dtype)
+
+
+def _relu_vjp(g, y, x):
+    x = _data(x)
+    return g * (x > _scalar(0, x.dtype))
+
+
+@op(_relu_vjp, spec=Spec(avoid=(0.0,), ref=lambda x: x * (x > 0)))
 def relu(x):
     """max(x, 0); relu'(0) is taken as 0."""
-    return np.maximum(x, 0)
+    return np.maximum(x, _scalar(0, x.dtype))
 
 
 def _leaky_slope(x, slope):
