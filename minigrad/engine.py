@@ -317,7 +317,12 @@ def _zero_bytes(a: np.ndarray) -> np.ndarray:
     """A read-only array of zeros with a's shape and dtype that owns no memory."""
     if a.dtype.itemsize > len(_ZEROS) or a.dtype.hasobject:
         return np.zeros((0,), a.dtype)  # no such constants in practice; keep only the dtype
-    return np.ndarray(a.shape, a.dtype, _ZEROS, 0, (0,) * a.ndim)
+    return _zero_bytes_of(a.shape, a.dtype)
+
+
+@functools.lru_cache(maxsize=1024)  # shared: a batch's shape repeats every step
+def _zero_bytes_of(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    return np.ndarray(shape, dtype, _ZEROS, 0, (0,) * len(shape))
 
 
 # ---------------------------------------------------------------- Tensor
