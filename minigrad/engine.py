@@ -624,6 +624,7 @@ def _backprop(
         elif targets is None or id(x) in targets:
             leaves[id(x)] = [x, g]
 
+    anomaly = _State.anomaly
     previous_mode = _State.grad_enabled
     _State.grad_enabled = create_graph  # record the backward pass only when asked to
     try:
@@ -646,18 +647,23 @@ def _backprop(
                 _store_grad(t, g, create_graph)
             attrs = node.attrs if node.saved is None else {**node.attrs, "saved": node.saved}
             args, y = (inputs, t) if create_graph else (node.arrays, t.data)
+            vjps = node.op.vjps
             for i, x in enumerate(inputs):
                 if not (isinstance(x, Tensor) and x.requires_grad):
                     continue
-                vjp = node.op.vjps[i]
+                vjp = vjps[i]
                 if vjp is None:
                     raise RuntimeError(f"{node.op.name} has no gradient for its input {i}")
                 gx = vjp(g, y, *args, **attrs)
-                if _State.anomaly:
+                if anomaly:
                     _check_finite(_data(gx), f"gradient for input {i}", node, node.op)
                 if not create_graph and gx.dtype is not x.data.dtype:
                     gx = gx.astype(x.data.dtype)  # a float32 input gets a float32 gradient
-                deliver(x, gx)
+                if x._node is not None and id(x) not in pending:  # deliver's usual case, inlined
+                    pending[id(x)] = gx
+                    heappush(queue, (-x._node.seq, x))
+                else:
+                    deliver(x, gx)
             if not retain_graph:
                 node.release(t, stand_ins)
     finally:
