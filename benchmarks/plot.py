@@ -20,6 +20,7 @@ SERIES = {  # key -> (label, colour)
     "minigrad": ("minigrad", "#1f77b4"),
     "minigrad_replay": ("minigrad replay", "#7fb3de"),
     "torch": ("PyTorch", "#ff7f0e"),
+    "dezero": ("DeZero", "#2ca02c"),
 }
 
 
@@ -54,7 +55,7 @@ def plot(report: dict, out: Path) -> Path:
         ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4)
     if ops:
         ax = axes.pop(0)
-        keys = [k for k in ("minigrad", "torch") if k in ops[0]["us"]]
+        keys = [k for k in ("minigrad", "torch", "dezero") if k in ops[0]["us"]]
         width = 0.8 / len(keys)
         for j, key in enumerate(keys):
             label, colour = SERIES[key]

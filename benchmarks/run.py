@@ -25,6 +25,8 @@ from harness import OtherLoad, describe_machine, interleave, machine_info, summa
 from workloads import (
     OP_NAMES,
     WORKLOADS,
+    dezero_available,
+    dezero_step,
     hand_step,
     load_images,
     make_batches,
@@ -43,7 +45,9 @@ COLUMNS = {  # implementation key -> column title
     "minigrad": "minigrad",
     "minigrad_replay": "minigrad replay",
     "torch": "PyTorch",
+    "dezero": "DeZero",
 }
+OTHERS = ("torch", "dezero")  # optional frameworks, timed when installed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +90,7 @@ def _counted(step):
 
 
 def bench_steps(
-    mode: Mode, keys: list[str], mnist: tuple[np.ndarray, np.ndarray] | None, with_torch: bool
+    mode: Mode, keys: list[str], mnist: tuple[np.ndarray, np.ndarray] | None, others: set[str]
 ) -> list[dict]:
     """W1-W4: median ms per training step for each implementation, with ratios."""
     results = []
@@ -101,8 +105,10 @@ def bench_steps(
             "minigrad": minigrad_step(w, weights, batches),
             "minigrad_replay": minigrad_replay_step(w, weights, batches),
         }
-        if with_torch:
+        if "torch" in others:
             runners["torch"] = torch_step(w, weights, batches)
+        if "dezero" in others:
+            runners["dezero"] = dezero_step(w, weights, batches)
         times = interleave(
             {k: _counted(s) for k, s in runners.items()},
             mode.reps,
@@ -119,12 +125,12 @@ def bench_steps(
     return results
 
 
-def bench_ops(mode: Mode, with_torch: bool) -> list[dict]:
+def bench_ops(mode: Mode, others: set[str]) -> list[dict]:
     """W5: microseconds per one-element forward+backward, and the overhead over NumPy."""
     results = []
     for name in OP_NAMES:
         times = interleave(
-            op_runners(name, with_torch),
+            op_runners(name, "torch" in others, "dezero" in others),
             mode.op_reps,
             1,
             mode.pause,
@@ -167,29 +173,24 @@ def markdown(report: dict) -> str:
             cells = " | ".join(_cell(r["ms"].get(k)) for k in keys)
             lines.append(f"| {r['title']} | {cells} | <= {r['target']:.2f}x | {met} |")
     if report["ops"]:
-        has_torch = "torch" in report["ops"][0]["us"]
-        head = "| op | NumPy us | minigrad us | minigrad overhead us |"
-        head += " PyTorch us | PyTorch overhead us |" if has_torch else ""
+        keys = ["minigrad"] + [k for k in OTHERS if k in report["ops"][0]["us"]]
+        head = "| op | NumPy us | " + " | ".join(
+            f"{COLUMNS[k]} us | {COLUMNS[k]} overhead us" for k in keys
+        )
         lines += [
             "",
             "W5, one recorded op on one element, forward + backward: median us "
             f"(overhead = minus NumPy; target < {OP_TARGET_US:g} us)",
             "",
-            head,
-            "|---" * (6 if has_torch else 4) + "|",
+            head + " |",
+            "|---" * (2 + 2 * len(keys)) + "|",
         ]
         for r in report["ops"]:
             us = r["us"]
-            row = f"| {r['op']} | {us['numpy']['median']:.2f} | {us['minigrad']['median']:.2f} | "
-            row += f"{us['minigrad']['overhead']:+.2f} |"
-            if has_torch:
-                row += f" {us['torch']['median']:.2f} | {us['torch']['overhead']:+.2f} |"
-            lines.append(row)
-        mean = np.mean([r["us"]["minigrad"]["overhead"] for r in report["ops"]])
-        row = f"| mean | | | {mean:+.2f} |"
-        if has_torch:
-            row += f" | {np.mean([r['us']['torch']['overhead'] for r in report['ops']]):+.2f} |"
-        lines.append(row)
+            cells = [f"{us[k]['median']:.2f} | {us[k]['overhead']:+.2f}" for k in keys]
+            lines.append(f"| {r['op']} | {us['numpy']['median']:.2f} | " + " | ".join(cells) + " |")
+        means = [np.mean([r["us"][k]["overhead"] for r in report["ops"]]) for k in keys]
+        lines.append("| mean | | " + " | ".join(f"| {m:+.2f}" for m in means) + " |")
     return "\n".join(lines)
 
 
@@ -201,6 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
     size.add_argument("--tiny", action="store_true", help="a few steps only, to test the scripts")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument("--no-dezero", action="store_true", help="leave DeZero out")
     parser.add_argument(
         "--data",
         choices=("auto", "mnist", "subset"),
@@ -236,12 +238,18 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"unknown workloads {sorted(unknown)}; choose from W1-W5")
 
     notes = []
-    with_torch = False
-    if args.no_torch:
-        notes.append("PyTorch left out (--no-torch)")
-    else:
-        with_torch, note = torch_available()
+    others = set()
+    for key, left_out, available in (
+        ("torch", args.no_torch, torch_available),
+        ("dezero", args.no_dezero, dezero_available),
+    ):
+        if left_out:
+            notes.append(f"{COLUMNS[key]} left out (--no-{key})")
+            continue
+        found, note = available()
         notes.append(note)
+        if found:
+            others.add(key)
     mnist = None
     if any(w.data == "mnist" and w.key in keys for w in WORKLOADS):
         x, t, source = load_images(args.data)
@@ -258,8 +266,8 @@ def main(argv: list[str] | None = None) -> dict:
         "mode": mode_name,
         "machine": machine_info(),
         "notes": notes,
-        "steps": bench_steps(mode, keys, mnist, with_torch),
-        "ops": bench_ops(mode, with_torch) if "W5" in keys else [],
+        "steps": bench_steps(mode, keys, mnist, others),
+        "ops": bench_ops(mode, others) if "W5" in keys else [],
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
     other = load.fraction()
@@ -267,7 +275,7 @@ def main(argv: list[str] | None = None) -> dict:
     if other is not None:
         warn = " - timings are unreliable, rerun on a quiet machine" if other > 0.1 else ""
         notes.append(f"other processes used {other:.0%} of the CPUs during the run{warn}")
-    if with_torch:
+    if "torch" in others:
         import torch
 
         report["machine"]["torch"] = torch.__version__

@@ -186,6 +186,51 @@ def torch_available() -> tuple[bool, str]:
     return True, f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
+def _import_dezero():
+    """DeZero and its functions. Its latest release on PyPI, 0.0.13, still uses the alias
+    np.int that NumPy 2 removed; it is defined (as int, what it meant) for the import."""
+    if not hasattr(np, "int"):
+        np.int = int
+    import dezero
+    import dezero.functions
+
+    return dezero, dezero.functions
+
+
+def dezero_step(w: Workload, weights, batches) -> Step:
+    """The same step in DeZero, the book series' framework (MLP, softmax_cross_entropy, SGD)."""
+    dezero, DF = _import_dezero()
+    from dezero.models import MLP
+    from dezero.optimizers import SGD
+
+    activation = DF.sigmoid if w.activation == "sigmoid" else DF.relu
+    model = MLP([W.shape[1] for W, _ in weights], activation=activation)
+    for layer, (W, b) in zip(model.layers, weights, strict=True):
+        layer.W.data, layer.b.data = W.copy(), b.copy()  # set before the first call: no init
+    opt = SGD(LR).setup(model)
+
+    def step(i: int):
+        x, t = batches[i % len(batches)]
+        loss = DF.softmax_cross_entropy(model(x), t)
+        model.cleargrads()
+        loss.backward()
+        opt.update()
+        return loss
+
+    return step
+
+
+def dezero_available() -> tuple[bool, str]:
+    """Whether DeZero imports, and a note saying which version or why not."""
+    try:
+        _import_dezero()
+    except ImportError:
+        return False, "DeZero not installed: its column is skipped"
+    from importlib.metadata import version
+
+    return True, f"DeZero {version('dezero')}"
+
+
 # ---------------------------------------------------------------- W5: per-op overhead
 
 # Each op on one-element (1, 1) operands. Binary ops differentiate both inputs.
@@ -242,7 +287,9 @@ def _numpy_op(name: str, a: np.ndarray, b: np.ndarray) -> Callable[[], object]:
     return run
 
 
-def op_runners(name: str, with_torch: bool) -> dict[str, Callable[[], object]]:
+def op_runners(
+    name: str, with_torch: bool, with_dezero: bool = False
+) -> dict[str, Callable[[], object]]:
     """One forward+backward of op `name` on one element, per implementation."""
     a = np.array([[0.5]], np.float32)
     b = np.array([[1.5]], np.float32)
@@ -270,4 +317,16 @@ def op_runners(name: str, with_torch: bool) -> dict[str, Callable[[], object]]:
             tx.grad = ty.grad = None
 
         runners["torch"] = torch_run
+    if with_dezero:
+        dezero, DF = _import_dezero()
+        dx, dy = dezero.Variable(a.copy()), dezero.Variable(b.copy())
+        dfn = getattr(DF, name)  # add and mul too: dezero.functions re-exports them
+
+        def dezero_run():
+            out = dfn(dx, dy) if binary else dfn(dx)
+            out.backward()
+            dx.cleargrad()
+            dy.cleargrad()
+
+        runners["dezero"] = dezero_run
     return runners

@@ -20,10 +20,11 @@ import dtypes  # noqa: E402
 import workloads  # noqa: E402
 from hand_numpy import HandMLP  # noqa: E402
 
-# Runs a benchmark script as `python benchmarks/<script>` would, with PyTorch made
-# unimportable, so the tests are quick and always take the "not installed" path.
-WITHOUT_TORCH = (
-    "import runpy, sys; sys.modules['torch'] = None; script = sys.argv[1]; "
+# Runs a benchmark script as `python benchmarks/<script>` would, with PyTorch and DeZero
+# made unimportable, so the tests are quick and always take the "not installed" path.
+WITHOUT_OTHERS = (
+    "import runpy, sys; sys.modules['torch'] = sys.modules['dezero'] = None; "
+    "script = sys.argv[1]; "
     "sys.path.insert(0, script.rsplit('/', 1)[0]); sys.argv = sys.argv[1:]; "
     "runpy.run_path(script, run_name='__main__')"
 )
@@ -31,7 +32,7 @@ WITHOUT_TORCH = (
 
 def run_script(name: str, *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", WITHOUT_TORCH, str(BENCH / name), *args],
+        [sys.executable, "-c", WITHOUT_OTHERS, str(BENCH / name), *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -56,7 +57,8 @@ def test_run_prints_the_tables(tiny_run):
     for op in workloads.OP_NAMES:
         assert f"| {op} |" in stdout
     assert "PyTorch not installed: its column is skipped" in stdout
-    assert "| PyTorch" not in stdout
+    assert "DeZero not installed: its column is skipped" in stdout
+    assert "| PyTorch" not in stdout and "| DeZero" not in stdout
 
 
 def test_run_json_structure(tiny_run):
