@@ -52,7 +52,7 @@ def plot(report: dict, out: Path) -> Path:
         ax.minorticks_off()
         ax.set_ylabel("time per step / hand NumPy f32")
         ax.set_title("Training step (dashed: minigrad target)")
-        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4)
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(keys))
     if ops:
         ax = axes.pop(0)
         keys = [k for k in ("minigrad", "torch", "dezero") if k in ops[0]["us"]]
