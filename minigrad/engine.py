@@ -258,13 +258,8 @@ class Node:
     def __init__(
         self, op_: Op, inputs: tuple, arrays: list, attrs: dict, saved: Any = None
     ) -> None:
-        self.op, self.inputs, self.arrays, self.attrs, self.saved = (
-            op_,
-            inputs,
-            arrays,
-            attrs,
-            saved,
-        )
+        self.op, self.inputs, self.arrays = op_, inputs, arrays
+        self.attrs, self.saved = attrs, saved
         self.seq = next(_node_count)
         self.where = _user_line() if _State.anomaly else None
         self.outline: tuple | None = None

@@ -411,6 +411,7 @@ def sigmoid(x):
     # A fresh array changed in place (asarray: NumPy gives 0-d results as scalars; integers
     # go to float64 as in exp). Capping exp's argument costs less than np.errstate, and past
     # the cap, log(largest float) less a margin, sigmoid is 0 to the dtype's precision.
+    x = np.asarray(x)  # a list or a Python number, as NumPy's own ufuncs take them
     z = np.asarray(np.negative(x) if x.dtype.kind == "f" else np.negative(x, dtype=np.float64))
     np.minimum(z, _exp_cap(z.dtype), out=z)
     np.exp(z, out=z)
@@ -439,6 +440,7 @@ def _relu_vjp(g, y, x):
 @op(_relu_vjp, spec=Spec(avoid=(0.0,), ref=lambda x: x * (x > 0)))
 def relu(x):
     """max(x, 0); relu'(0) is taken as 0."""
+    x = np.asarray(x)
     return np.maximum(x, _scalar(0, x.dtype))
 
 
@@ -465,6 +467,7 @@ def step(x):
     Its gradient is zero wherever it exists (everywhere but 0, where it is
     taken as 0 too), which is why learning needs sigmoid or ReLU instead.
     """
+    x = np.asarray(x)
     return (x > 0).astype(x.dtype)
 
 

@@ -98,3 +98,20 @@ def test_backward_keeps_the_invariants(name, data, count_example):
             np.testing.assert_array_equal(x.data, copy, err_msg="backward mutated an input")
             assert x.grad is not None and x.grad.shape == x.shape
             assert x.grad.dtype == np.float32, f"{name} gave a {x.grad.dtype} gradient for float32"
+
+
+ELEMENTWISE = [n for n in ALL if mg.OPS[n].spec.case is None]
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_elementwise_ops_take_python_lists_and_numbers_as_numpy_does(name):
+    fn, spec = mg.OPS[name], mg.OPS[name].spec
+    values = [
+        v
+        for v in np.linspace(spec.low, spec.high, 7)
+        if all(abs(v - point) > 0.1 for point in spec.avoid)
+    ]
+    args = [values] * spec.arity
+    expected = np.asarray(fn(*[np.array(a) for a in args]))
+    np.testing.assert_allclose(fn(*args), expected)
+    np.testing.assert_allclose(fn(*[a[0] for a in args]), expected[0])
