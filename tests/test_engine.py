@@ -350,6 +350,14 @@ def test_grad_with_respect_to_an_intermediate():
     assert gh.item() == 12.0 and gx.item() == 24.0
 
 
+def test_grad_of_several_outputs_where_one_feeds_the_other():
+    x = leaf(2.0)
+    h = x * x
+    y = h * 3
+    (gx,) = mg.grad([y, h], x)  # d(y + h)/dx = 6x + 2x
+    assert gx.item() == 16.0
+
+
 # ---------------------------------------------------------------- anomaly detection
 
 
