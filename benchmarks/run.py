@@ -1,4 +1,4 @@
-"""Benchmark minigrad side by side with hand-written NumPy (and PyTorch when installed).
+"""Benchmark minigrad side by side with hand-written NumPy (and PyTorch, DeZero when installed).
 
     python benchmarks/run.py --quick            # under a minute
     python benchmarks/run.py --json out.json    # the full run, also as JSON
