@@ -668,9 +668,8 @@ def _backprop(
             _store_grad(x, g, create_graph)
         return None
     results: list = [None] * len(targets)
-    for x, g in leaves.values():
-        if id(x) in targets:
-            results[targets[id(x)]] = g
+    for x, g in leaves.values():  # with targets, leaves holds only targets
+        results[targets[id(x)]] = g
     return results
 
 
