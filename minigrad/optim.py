@@ -115,7 +115,7 @@ class SGD(Optimizer):
                 lr = lrs.get(w.dtype)
                 if lr is None:
                     lr = lrs[w.dtype] = np.array(self._lr, w.dtype)
-                w -= lr * p.grad.data
+                _subtract_scaled(w, lr, p.grad.data)
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         if self.momentum:
@@ -127,6 +127,25 @@ class SGD(Optimizer):
                 v += g
             g = g + self.momentum * v if self.nesterov else v
         w -= self.lr * g
+
+
+_BLOCK_BYTES = 1 << 18  # a quarter of this machine's 1 MiB L2 per core; any L2 of that size
+
+
+def _subtract_scaled(w: np.ndarray, lr: np.ndarray, g: np.ndarray) -> None:
+    """w -= lr * g, a block of rows at a time when w is large.
+
+    NumPy has no fused multiply-subtract, so `lr * g` needs a temporary the
+    size of w. Made whole for a large weight (784x1000 float32 is 3 MB), it
+    goes out to main memory and back; a block at a time it stays in cache, and
+    the update runs about 20% faster (benchmarks/BENCHMARKS.md, W3).
+    """
+    if w.nbytes <= _BLOCK_BYTES or w.ndim == 0:
+        w -= lr * g
+        return
+    rows = max(1, _BLOCK_BYTES * len(w) // w.nbytes)
+    for i in range(0, len(w), rows):
+        w[i : i + rows] -= lr * g[i : i + rows]
 
 
 class AdaGrad(Optimizer):

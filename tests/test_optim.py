@@ -48,6 +48,23 @@ def test_sgd():
     )
 
 
+@pytest.mark.parametrize(
+    "shape, transposed",
+    [((700, 300), False), ((300, 700), True), ((100_003,), False), ((3, 40_000), False)],
+)
+def test_sgd_updates_a_large_parameter_block_by_block_exactly(shape, transposed):
+    # Past 256 KiB, plain SGD updates a block of rows at a time: every element must get
+    # exactly w - lr * g, including the last, shorter block and non-contiguous arrays.
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal(shape).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    w = nn.Parameter(w0.T.copy().T if transposed else w0.copy())
+    w.grad = mg.Tensor(g.T.copy().T if transposed else g.copy())
+    optim.SGD([w], lr=0.1).step()
+    np.testing.assert_array_equal(w.data, w0 - np.float32(0.1) * g)
+    np.testing.assert_array_equal(w.grad.data, g)
+
+
 def test_sgd_momentum():
     def update(w, g, s, t):
         s["v"] = g if t == 1 else 0.9 * s["v"] + g
