@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.engine import Tensor, _ones, _store_grad, _toposort, enable_grad
+from minigrad.engine import Tensor, _ones, _store_grad, _toposort, _wrap, enable_grad
 
 
 class Replay:
@@ -47,7 +47,7 @@ class Replay:
     def __init__(self, fn: Callable[..., Tensor], *example_inputs: Any) -> None:
         arrays = [np.asarray(a.data if isinstance(a, Tensor) else a) for a in example_inputs]
         self.shapes = [(a.shape, a.dtype) for a in arrays]
-        placeholders = [Tensor._make(a) for a in arrays]
+        placeholders = [_wrap(a) for a in arrays]
         for p in placeholders:
             p.requires_grad = True  # so every op on an input is recorded (never backpropagated)
         with enable_grad():

@@ -39,7 +39,7 @@ import graphviz
 import numpy as np
 
 from minigrad._files import write_atomically
-from minigrad.engine import Node, Op, Tensor
+from minigrad.engine import Node, Op, Tensor, _wrap
 
 if TYPE_CHECKING:
     from minigrad.nn import Module
@@ -212,11 +212,11 @@ def _stand_in(x: Any, stand_ins: dict[int, Tensor]) -> Any:
         return x
     if id(x) not in stand_ins:
         if isinstance(x, weakref.ref):  # its owner has dropped it since backward
-            t = Tensor._make(np.zeros(0))
+            t = _wrap(np.zeros(0))
             t.name, t.requires_grad = "(deleted)", True
         else:
             shape, dtype, name, _ = x.outline
-            t = Tensor._make(np.broadcast_to(np.zeros((), dtype), shape))
+            t = _wrap(np.broadcast_to(np.zeros((), dtype), shape))
             t.name, t._node, t.requires_grad = name, x, True
         stand_ins[id(x)] = stand_ins[id(t)] = t  # by its own id too: trace() asks "freed?"
     return stand_ins[id(x)]
