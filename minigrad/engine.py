@@ -228,7 +228,8 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
         else:
             arrays.append(a)
     try:
-        y = op_.forward(*arrays, **attrs)
+        # Most ops take no attributes, and a call without **{} is ~150 ns cheaper.
+        y = op_.forward(*arrays, **attrs) if attrs else op_.forward(*arrays)
     except ValueError as e:
         shapes = ", ".join(str(a.shape) for a in arrays if isinstance(a, np.ndarray))
         raise ValueError(f"{op_.name}: {e} (input shapes: {shapes})") from None
@@ -656,7 +657,7 @@ def _backprop(
                 vjp = vjps[i]
                 if vjp is None:
                     raise RuntimeError(f"{node.op.name} has no gradient for its input {i}")
-                gx = vjp(g, y, *args, **attrs)
+                gx = vjp(g, y, *args, **attrs) if attrs else vjp(g, y, *args)
                 if anomaly:
                     _check_finite(_data(gx), f"gradient for input {i}", node, node.op)
                 if not create_graph and gx.dtype is not x.data.dtype:
