@@ -129,7 +129,7 @@ class SGD(Optimizer):
         w -= self.lr * g
 
 
-_BLOCK_BYTES = 1 << 18  # a quarter of this machine's 1 MiB L2 per core; any L2 of that size
+_BLOCK_BYTES = 1 << 18  # 128-512 KiB ran fastest in a sweep from 32 KiB (L2 here: 512 KiB a core)
 
 
 def _subtract_scaled(w: np.ndarray, lr: np.ndarray, g: np.ndarray) -> None:
@@ -138,7 +138,7 @@ def _subtract_scaled(w: np.ndarray, lr: np.ndarray, g: np.ndarray) -> None:
     NumPy has no fused multiply-subtract, so `lr * g` needs a temporary the
     size of w. Made whole for a large weight (784x1000 float32 is 3 MB), it
     goes out to main memory and back; a block at a time it stays in cache, and
-    the update runs about 20% faster (benchmarks/BENCHMARKS.md, W3).
+    W3's update runs about a quarter faster (benchmarks/BENCHMARKS.md).
     """
     if w.nbytes <= _BLOCK_BYTES or w.ndim == 0:
         w -= lr * g
