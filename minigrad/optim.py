@@ -115,7 +115,10 @@ class SGD(Optimizer):
                 lr = lrs.get(w.dtype)
                 if lr is None:
                     lr = lrs[w.dtype] = np.array(self._lr, w.dtype)
-                _subtract_scaled(w, lr, p.grad.data)
+                if w.nbytes > _BLOCK_BYTES and w.ndim:
+                    _subtract_in_blocks(w, lr, p.grad.data)
+                else:
+                    w -= lr * p.grad.data
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         if self.momentum:
@@ -132,17 +135,14 @@ class SGD(Optimizer):
 _BLOCK_BYTES = 1 << 18  # 128-512 KiB ran fastest in a sweep from 32 KiB (L2 here: 512 KiB a core)
 
 
-def _subtract_scaled(w: np.ndarray, lr: np.ndarray, g: np.ndarray) -> None:
-    """w -= lr * g, a block of rows at a time when w is large.
+def _subtract_in_blocks(w: np.ndarray, lr: np.ndarray, g: np.ndarray) -> None:
+    """w -= lr * g for a large w, a block of rows at a time.
 
     NumPy has no fused multiply-subtract, so `lr * g` needs a temporary the
     size of w. Made whole for a large weight (784x1000 float32 is 3 MB), it
     goes out to main memory and back; a block at a time it stays in cache, and
     W3's update runs about a quarter faster (benchmarks/BENCHMARKS.md).
     """
-    if w.nbytes <= _BLOCK_BYTES or w.ndim == 0:
-        w -= lr * g
-        return
     rows = max(1, _BLOCK_BYTES * len(w) // w.nbytes)
     for i in range(0, len(w), rows):
         w[i : i + rows] -= lr * g[i : i + rows]
