@@ -283,7 +283,7 @@ class Node:
                 elif x.requires_grad:
                     x = _ref(x)
                 else:
-                    x = _stand_in(x, stand_ins)
+                    x = _data_stand_in(x, stand_ins)
             elif isinstance(x, np.ndarray) and x.size > _KEPT_CONSTANT_SIZE:
                 x = _zero_bytes(x)
             inputs.append(x)
@@ -296,7 +296,7 @@ _node_count = itertools.count()
 _ref = weakref.ref
 
 
-def _stand_in(x: Tensor, stand_ins: dict[int, Tensor]) -> Tensor:
+def _data_stand_in(x: Tensor, stand_ins: dict[int, Tensor]) -> Tensor:
     """A data tensor's stand-in in a freed node's outline, one per tensor per backward."""
     # By id: x is alive until this backward releases every node that uses it.
     stand_in = stand_ins.get(id(x))
