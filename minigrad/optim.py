@@ -64,6 +64,8 @@ class Optimizer:
             if p.grad is None:
                 continue
             g = p.grad.data
+            if g.shape != p.data.shape:
+                raise _shape_error(p.data, g)
             if self.weight_decay:
                 g = g + self.weight_decay * p.data
             self._update(p.data, g, state)
@@ -71,6 +73,15 @@ class Optimizer:
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         """Change w in place; never write into g (it may be shared)."""
         raise NotImplementedError
+
+
+def _shape_error(w: np.ndarray, g: np.ndarray) -> ValueError:
+    # backward always gives a parameter's own shape; a .grad set by hand may not, and
+    # NumPy would broadcast it into the update without a word.
+    return ValueError(
+        f"a parameter of shape {w.shape} has a .grad of shape {g.shape}; "
+        "a gradient must have its parameter's shape"
+    )
 
 
 def _check(**values: float) -> None:
@@ -111,14 +122,16 @@ class SGD(Optimizer):
         lrs: dict[np.dtype, np.ndarray] = {}
         for p in self.params:
             if p.grad is not None:
-                w = p.data
+                w, g = p.data, p.grad.data
+                if g.shape != w.shape:
+                    raise _shape_error(w, g)
                 lr = lrs.get(w.dtype)
                 if lr is None:
                     lr = lrs[w.dtype] = np.array(self._lr, w.dtype)
                 if w.nbytes > _BLOCK_BYTES and w.ndim:
-                    _subtract_in_blocks(w, lr, p.grad.data)
+                    _subtract_in_blocks(w, lr, g)
                 else:
-                    w -= lr * p.grad.data
+                    w -= lr * g
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         if self.momentum:

@@ -158,6 +158,16 @@ OPTIMIZERS = {
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("grad_shape", [(2,), (1, 2), (3, 2)])
+def test_a_grad_of_another_shape_is_an_error_not_a_broadcast(name, grad_shape):
+    w = nn.Parameter(W0.copy())
+    w.grad = mg.Tensor(np.ones(grad_shape))
+    with pytest.raises(ValueError, match=r"shape \(2, 2\) has a \.grad of shape"):
+        OPTIMIZERS[name]([w]).step()
+    np.testing.assert_array_equal(w.data, W0)  # nothing was changed
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
 def test_parameters_without_grad_are_left_alone(name):
     a, b = nn.Parameter([1.0, 2.0]), nn.Parameter([3.0])
     opt = OPTIMIZERS[name]([a, b])
