@@ -13,7 +13,7 @@ import numbers
 import os
 import zipfile
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -208,8 +208,8 @@ class Module:
         The file is written under a temporary name beside `path` and renamed
         when complete, so a crash never leaves a half-written model.
         """
-        state = self.state_dict()  # numeric arrays only, so nothing in it can need pickle
-        write_atomically(path, lambda f: np.savez(f, **state))
+        state = self.state_dict()
+        write_atomically(path, lambda f: _write_npz(f, state))
 
     def load(self, path: str | os.PathLike, strict: bool = True) -> LoadResult:
         """Load parameters saved by `save` (see `load_state_dict` for the checks)."""
@@ -226,6 +226,18 @@ class Module:
                 f"{path!r} is not a model saved by Module.save (an .npz of parameter arrays): {e}"
             ) from None
         return self.load_state_dict(state, strict)
+
+
+def _write_npz(f: BinaryIO, arrays: dict[str, np.ndarray]) -> None:
+    """The archive `np.savez` writes (one `<key>.npy` per array), for any key.
+
+    `np.savez` takes the keys as keyword arguments, so a parameter named
+    `file` or `allow_pickle` would clash with its own arguments.
+    """
+    with zipfile.ZipFile(f, "w", allowZip64=True) as archive:
+        for key, a in arrays.items():
+            with archive.open(key + ".npy", "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, a, allow_pickle=False)
 
 
 # ---------------------------------------------------------------- layers
