@@ -431,6 +431,32 @@ def test_expression_parser_rejects(text, message):
         parse(text)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("2**64 * x", 2.0**64), ("3**40 * x", 3.0**40), ("-2 * x", -2.0), ("(1 + 1) / 4 * x", 0.5)],
+)
+def test_number_arithmetic_is_pythons_and_keeps_float32(text, expected):
+    # Through the ops, 2**64 went through NumPy's int64 (giving 0), and -2 became a
+    # NumPy int64 scalar that turned the float32 result into float64.
+    out = parse(text)(x=mg.tensor([1.0], requires_grad=True))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.data, [expected], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("9**9**9 * x", "math range error"),
+        ("(-8)**(1/3) * x", "math domain error"),
+        ("x + 1/0", "division by zero"),
+        ("sum(x, axis=99999999999999999999999)", "in sum(...)"),
+    ],
+)
+def test_expression_number_errors_are_expression_errors(text, message):
+    with pytest.raises(ExpressionError, match=re.escape(message)):
+        parse(text)(x=mg.tensor([1.0], requires_grad=True))
+
+
 def test_expression_without_variables_has_no_graph():
     with pytest.raises(ExpressionError, match="uses no variables"):
         parse("exp(1) + 2")()

@@ -15,6 +15,8 @@ rejected with a message naming what was found. Nothing goes through `eval`.
 from __future__ import annotations
 
 import ast
+import math
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -184,13 +186,34 @@ def _literal(node: ast.expr) -> Any:
     raise _fail(node, "keyword values must be numbers, True, False, None or tuples of them")
 
 
+# Arithmetic on two numbers is done in Python, as Python would: through the ops it would
+# go through NumPy's int64 (2**64 is 0) and come out a NumPy scalar, which promotes a
+# float32 tensor to float64. math.pow raises where float ** would overflow or go complex.
+_FOLD: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: math.pow,
+}
+
+
 def _evaluate(node: ast.expr, values: Mapping[str, Tensor]) -> Any:
     # Only nodes that passed _check reach here.
     if isinstance(node, ast.BinOp):
-        return _BINARY[type(node.op)](_evaluate(node.left, values), _evaluate(node.right, values))
+        left, right = _evaluate(node.left, values), _evaluate(node.right, values)
+        fold = _FOLD.get(type(node.op))
+        if fold is not None and _is_number(left) and _is_number(right):
+            try:
+                return fold(left, right)
+            except (ArithmeticError, ValueError) as e:  # overflow, 1/0, math domain error
+                raise ExpressionError(f"in {ast.unparse(node)}: {e}") from None
+        return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp):
         operand = _evaluate(node.operand, values)
-        return F.neg(operand) if isinstance(node.op, ast.USub) else operand
+        if isinstance(node.op, ast.UAdd):
+            return operand
+        return -operand if _is_number(operand) else F.neg(operand)
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Name):
@@ -200,5 +223,5 @@ def _evaluate(node: ast.expr, values: Mapping[str, Tensor]) -> Any:
     kwargs = {kw.arg: _literal(kw.value) for kw in node.keywords}
     try:
         return FUNCTIONS[node.func.id](*args, **kwargs)
-    except TypeError as e:
+    except (TypeError, OverflowError) as e:  # OverflowError: an axis too large for C
         raise ExpressionError(f"in {node.func.id}(...): {e}") from None
