@@ -383,6 +383,30 @@ def test_jupyter_display():
     assert "TwoLayerNet" in viz.mimebundle(nn.TwoLayerNet(4, 3, 2))["image/svg+xml"]
 
 
+class _Pair(nn.Module):
+    def __init__(self):
+        self.fc = nn.Linear(3, 2, rng=0)
+
+    def forward(self, x):
+        y = self.fc(x)
+        return y, y * 2
+
+
+def test_displaying_a_module_that_returns_a_tuple_falls_back_to_text():
+    model = _Pair()
+    assert viz.mimebundle(model) == {"text/plain": repr(model)}  # it raised TypeError
+
+
+def test_displaying_a_module_leaves_its_dropout_masks_as_they_were():
+    def make():
+        return nn.Sequential(nn.Linear(4, 50, rng=0), nn.Dropout(0.5, rng=0))
+
+    shown, unseen = make(), make()
+    viz.mimebundle(shown)  # runs a forward pass to draw the graph
+    x = np.ones((1, 4), np.float32)
+    np.testing.assert_array_equal(shown(x).data, unseen(x).data)
+
+
 # ---------------------------------------------------------------- expressions
 
 

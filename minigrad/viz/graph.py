@@ -621,22 +621,33 @@ def mimebundle(obj: Tensor | Module, include: Any = None, exclude: Any = None) -
         else:
             dot = _module_graph(obj)
         return {**dot._repr_mimebundle_(include, exclude), **text}
-    except (graphviz.ExecutableNotFound, _NoInputSize):
+    except (graphviz.ExecutableNotFound, _NoGraph):
         return text
 
 
-class _NoInputSize(Exception):
-    pass
+class _NoGraph(Exception):
+    """The module's graph cannot be drawn: no input size to guess, or no tensor out."""
 
 
 def _module_graph(model: Module) -> graphviz.Digraph:
     # Book layout: the first weight is (in_features, out_features).
     first = next(model.parameters(), None)
     if first is None or first.ndim != 2:
-        raise _NoInputSize
+        raise _NoGraph
     x = Tensor(np.zeros((1, first.shape[0]), dtype=first.dtype), name="x")
+    # Showing a model must not change its training: put back the random streams
+    # (Dropout's) that this forward draws from.
+    streams = [
+        v for m in model.modules() for v in vars(m).values() if isinstance(v, np.random.Generator)
+    ]
+    states = [g.bit_generator.state for g in streams]
     try:
         y = model(x)
     except Exception as e:  # a display must not raise: the guess of the input was wrong
-        raise _NoInputSize from e
+        raise _NoGraph from e
+    finally:
+        for g, state in zip(streams, states, strict=True):
+            g.bit_generator.state = state
+    if not isinstance(y, Tensor):  # a tuple or an array: nothing to_dot can draw
+        raise _NoGraph
     return to_dot(y, modules=model)
