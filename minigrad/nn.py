@@ -400,6 +400,13 @@ class TwoLayerNet(Module):
         activation: str | Module = "sigmoid",
         rng: Generator = None,
     ) -> None:
+        for what, n in (("input_size", input_size), ("hidden_size", hidden_size),
+                        ("output_size", output_size)):  # fmt: skip
+            if not _is_positive_int(n):
+                raise ValueError(f"TwoLayerNet {what} must be a positive int, got {n!r}")
+        std = weight_init_std
+        if not (isinstance(std, numbers.Real) and not isinstance(std, bool) and std >= 0):
+            raise ValueError(f"weight_init_std must be a number >= 0, got {weight_init_std!r}")
         rng = np.random.default_rng(rng)
         self.W1 = Parameter(normal((input_size, hidden_size), weight_init_std, rng))
         self.b1 = Parameter(np.zeros(hidden_size, dtype=get_default_dtype()))

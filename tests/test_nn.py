@@ -1,6 +1,7 @@
 """minigrad.nn: registration, modes, state dicts and files, layers, initializers."""
 
 import os
+import re
 import stat
 
 import numpy as np
@@ -277,6 +278,22 @@ def test_linear_init_choices_are_seeded():
 def test_linear_rejects_sizes_that_are_not_positive_ints(n_in, n_out):
     with pytest.raises(ValueError, match="Linear (in|out)_features must be a positive int"):
         nn.Linear(n_in, n_out)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((784, 0, 10), "hidden_size must be a positive int, got 0"),
+        ((-1, 5, 2), "input_size must be a positive int, got -1"),
+        ((4, 5, 2.0), "output_size must be a positive int, got 2.0"),
+        ((784, 50, 10, -1.0), "weight_init_std must be a number >= 0, got -1.0"),
+        ((784, 50, 10, "book"), "weight_init_std must be a number >= 0, got 'book'"),
+    ],
+)
+def test_two_layer_net_rejects_bad_sizes_and_std(args, message):
+    # (784, 0, 10) built a net that always output zeros, and a negative std was taken.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        nn.TwoLayerNet(*args)
 
 
 @pytest.mark.parametrize(
