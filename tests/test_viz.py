@@ -612,6 +612,13 @@ def test_plot_decision_boundary(tmp_path, no_pyplot_leak):
     scatter = [c for c in fig.axes[0].collections if c.get_label().startswith("class")]
     assert [c.get_label() for c in scatter] == ["class 0", "class 1"]
     assert min(read_png(tmp_path / "b.png")) > 100
+    # Bad input is named, not met by a boolean-index or empty-reduction error.
+    with pytest.raises(ValueError, match=r"y must be 4 integer labels, one per row of X"):
+        viz.plot_decision_boundary(model, X, y[:2])
+    with pytest.raises(ValueError, match=r"y must be 4 integer labels"):
+        viz.plot_decision_boundary(model, X, np.eye(2)[y])  # one-hot
+    with pytest.raises(ValueError, match=r"X must have shape \(N, 2\) with N >= 1"):
+        viz.plot_decision_boundary(model, X[:0], y[:0])
 
 
 def test_show_images(tmp_path, no_pyplot_leak):
@@ -626,6 +633,8 @@ def test_show_images(tmp_path, no_pyplot_leak):
     assert min(read_png(tmp_path / "digits.png")) > 100
     with pytest.raises(ValueError, match="7 images but 2 labels"):
         viz.show_images(images, [1, 2])
+    with pytest.raises(ValueError, match="no images to show"):
+        viz.show_images(images[:0])
 
 
 def test_importing_viz_does_not_import_matplotlib():

@@ -253,8 +253,12 @@ def plot_decision_boundary(
     integer labels.
     """
     X, y = np.asarray(X), np.asarray(y)
-    if X.ndim != 2 or X.shape[1] != 2:
-        raise ValueError(f"X must have shape (N, 2), got {X.shape}")
+    if X.ndim != 2 or X.shape[1] != 2 or len(X) == 0:
+        raise ValueError(f"X must have shape (N, 2) with N >= 1, got {X.shape}")
+    if y.shape != (len(X),) or y.dtype.kind not in "iu":
+        raise ValueError(
+            f"y must be {len(X)} integer labels, one per row of X, got {y.dtype} {y.shape}"
+        )
     pad = 0.1 * float(np.ptp(X))
     xs = np.linspace(X[:, 0].min() - pad, X[:, 0].max() + pad, resolution)
     ys = np.linspace(X[:, 1].min() - pad, X[:, 1].max() + pad, resolution)
@@ -304,6 +308,8 @@ def show_images(
     """
     images = np.asarray(images)
     n = len(images)
+    if n == 0:
+        raise ValueError("no images to show: got an empty array")
     if images.ndim == 2:
         side = math.isqrt(images.shape[1])
         if side * side != images.shape[1]:
