@@ -591,12 +591,18 @@ def reshape(x, shape):
 
 
 def _transpose_vjp(g, y, x, axes=None):
-    return g.transpose() if axes is None else g.transpose(tuple(int(i) for i in np.argsort(axes)))
+    if axes is None:
+        return g.transpose()
+    inverse = np.argsort([a % x.ndim for a in axes])  # -1 is the last axis, not the first
+    return g.transpose(tuple(int(i) for i in inverse))
 
 
 def _transpose_case(draw, t):
     shape = draw(t.shapes())
-    return (draw(t.arrays(shape)),), {"axes": draw(t.permutations(len(shape)))}
+    n, axes = len(shape), draw(t.permutations(len(shape)))
+    if axes is not None:  # some counted from the end, as -1 for the last
+        axes = tuple(a - n if draw(t.booleans()) else a for a in axes)
+    return (draw(t.arrays(shape)),), {"axes": axes}
 
 
 @op(_transpose_vjp, spec=Spec(case=_transpose_case, ref=np.transpose))  # fmt: skip
