@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import itertools
 import os
 import sys
@@ -218,6 +219,8 @@ def op(
 
 def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
     """Run an op: plain arrays in give a plain array out; tensors in record a node."""
+    if attrs and any(isinstance(v, Tensor) for v in attrs.values()):
+        args, attrs = _tensors_by_position(op_, args, attrs)
     arrays = []
     has_tensor = record = False
     for a in args:
@@ -245,6 +248,19 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
     if _State.anomaly:
         _check_finite(out.data, "forward output", out._node, op_)
     return out
+
+
+def _tensors_by_position(op_: Op, args: tuple, attrs: dict) -> tuple[tuple, dict]:
+    """`linear(x, w, b=bias)` as `linear(x, w, bias)`: only positional inputs are recorded."""
+    bound = _signature(op_.forward).bind(*args, **attrs)
+    if any(isinstance(v, Tensor) for v in bound.kwargs.values()):
+        raise TypeError(f"{op_.name}: a keyword-only argument cannot be a tensor")
+    return bound.args, bound.kwargs
+
+
+@functools.cache
+def _signature(fn: Callable) -> inspect.Signature:
+    return inspect.signature(fn)
 
 
 class Node:

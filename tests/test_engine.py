@@ -72,6 +72,16 @@ def test_sibling_leaf_gradients_do_not_share_memory():
     assert b.grad.data[0] == 1.0
 
 
+def test_a_tensor_passed_by_keyword_is_an_input_like_any_other():
+    # It went to the forward unrecorded: where() lost its gradient, linear() failed in NumPy.
+    x, y = leaf([1.0, -2.0]), leaf([3.0, 4.0])
+    F.where(np.array([True, False]), x, b=y).sum().backward()
+    np.testing.assert_array_equal(y.grad.data, [0.0, 1.0])
+    w, b = leaf(np.ones((2, 3))), leaf(np.zeros(3))
+    F.linear(x, w, b=b).sum().backward()
+    np.testing.assert_array_equal(b.grad.data, [1.0, 1.0, 1.0])
+
+
 def test_no_gradient_under_no_grad_or_through_detach():
     x = leaf([1.0, 2.0])
     with mg.no_grad():
