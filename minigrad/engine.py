@@ -597,16 +597,29 @@ def _seed(root: Tensor, grad: TensorLike | None) -> np.ndarray:
     return seed
 
 
-def _store_grad(t: Tensor, g: Any, create_graph: bool) -> None:
-    """Accumulate `g` into `t.grad` (a leaf, or a non-leaf that called retain_grad)."""
+def _store_grad(t: Tensor, g: Any, create_graph: bool, taken: set[int]) -> None:
+    """Accumulate `g` into `t.grad` (a leaf, or a non-leaf that called retain_grad).
+
+    `taken` holds the arrays already in a `.grad` from this backward, by id.
+    """
     if create_graph:
         t.grad = g if t.grad is None else t.grad + g
         return
-    if t.grad is not None:
-        g = t.grad.data + g
-    elif not g.flags.writeable:
-        g = np.array(g)  # a broadcast view (or NumPy scalar) is read-only; .grad gets its own array
-    t.grad = _wrap(g)
+    t.grad = _wrap(t.grad.data + g if t.grad is not None else _own(g, taken))
+
+
+def _own(g: np.ndarray, taken: set[int]) -> np.ndarray:
+    """g, or a copy of it if it is read-only or its memory is already another gradient's.
+
+    `add` hands one array to both its inputs, and `reshape` a view of its
+    upstream gradient; without the copy, scaling one `.grad` in place (clipping
+    by hand) would change another.
+    """
+    base = g if g.base is None else g.base  # a view's base is the array that owns the memory
+    if not g.flags.writeable or id(base) in taken:  # read-only: a broadcast view, a NumPy scalar
+        return np.array(g)
+    taken.add(id(base))
+    return g
 
 
 def _backprop(
@@ -628,7 +641,8 @@ def _backprop(
     queue: list[tuple[int, Tensor]] = []  # (-seq, tensor): a heap, newest node first
     leaves: dict[int, list] = {}  # id -> [leaf, gradient summed over its uses]
     stand_ins: dict[int, Tensor] = {}  # for Node.release: one per data tensor
-    targets = {id(t): i for i, t in enumerate(wanted)} if wanted is not None else None
+    taken: set[int] = set()  # arrays already given to a .grad (see _own)
+    targets = {id(t) for t in wanted} if wanted is not None else None
 
     def deliver(x: Tensor, g: Any) -> None:
         if x._node is not None:
@@ -663,7 +677,7 @@ def _backprop(
                 if id(t) in targets:
                     leaves[id(t)] = [t, g]
             elif t._retain_grad:
-                _store_grad(t, g, create_graph)
+                _store_grad(t, g, create_graph, taken)
             attrs = node.attrs if node.saved is None else {**node.attrs, "saved": node.saved}
             args, y = (inputs, t) if create_graph else (node.arrays, t.data)
             vjps = node.op.vjps
@@ -689,12 +703,10 @@ def _backprop(
         _State.grad_enabled = previous_mode
     if targets is None:
         for x, g in leaves.values():
-            _store_grad(x, g, create_graph)
+            _store_grad(x, g, create_graph, taken)
         return None
-    results: list = [None] * len(targets)
-    for x, g in leaves.values():  # with targets, leaves holds only targets
-        results[targets[id(x)]] = g
-    return results
+    found = {id(x): g for x, g in leaves.values()}  # with targets, leaves holds only targets
+    return [found.get(id(t)) for t in wanted]  # an input listed twice gets its gradient twice
 
 
 def grad(
@@ -722,9 +734,8 @@ def grad(
     results = _backprop(outputs, list(grad_outputs), retain_graph, create_graph, inputs)
     if create_graph:
         return tuple(results)
-    return tuple(
-        None if r is None else _wrap(r if r.flags.writeable else r.copy()) for r in results
-    )
+    taken: set[int] = set()
+    return tuple(None if r is None else _wrap(_own(r, taken)) for r in results)
 
 
 from minigrad import functional as F  # noqa: E402  (functional needs Tensor, defined above)

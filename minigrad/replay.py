@@ -135,9 +135,10 @@ class Replay:
                     gx = gx.astype(dtype)  # as the engine does: float32 stays float32
                 prev = grads[i]
                 grads[i] = gx if prev is None else prev + gx
+        taken: set[int] = set()
         for slot, p in self.params:
             if grads[slot] is not None:
-                _store_grad(p, grads[slot], False)
+                _store_grad(p, grads[slot], False, taken)
         return loss.item()
 
 

@@ -72,6 +72,34 @@ def test_sibling_leaf_gradients_do_not_share_memory():
     assert b.grad.data[0] == 1.0
 
 
+def test_no_two_gradients_share_memory_even_when_the_vjps_share_an_array():
+    # add hands one writable array to both its inputs, reshape a view of it: scaling
+    # one .grad in place (clipping by hand) changed the others.
+    a, b, c, h = leaf([1.0, 2.0]), leaf([3.0, 4.0]), leaf([1.0, 2.0]), leaf([[5.0, 6.0]])
+    m = a + b
+    m.retain_grad()
+    F.sum((m + h.reshape(2)) * c).backward()
+    a.grad.data *= 0.5
+    for g in (b.grad, m.grad, h.grad):
+        np.testing.assert_array_equal(g.data.ravel(), c.data)
+    ga, gb = mg.grad(F.sum((a + b) * c), [a, b])
+    ga.data *= 0.5
+    np.testing.assert_array_equal(gb.data, c.data)
+    a.grad = b.grad = None
+    mg.Replay(lambda x: F.sum((a + b) * x), c.data)(c.data)
+    a.grad.data *= 0.5
+    np.testing.assert_array_equal(b.grad.data, c.data)
+
+
+def test_grad_of_an_input_listed_twice_gives_it_twice():
+    x = leaf([1.0, 2.0])
+    g1, g2 = mg.grad(F.sum(x * x), [x, x])  # an IndexError, after freeing the graph
+    np.testing.assert_array_equal(g1.data, [2.0, 4.0])
+    np.testing.assert_array_equal(g2.data, [2.0, 4.0])
+    g1.data[0] = 0.0
+    assert g2.data[0] == 2.0
+
+
 def test_a_tensor_passed_by_keyword_is_an_input_like_any_other():
     # It went to the forward unrecorded: where() lost its gradient, linear() failed in NumPy.
     x, y = leaf([1.0, -2.0]), leaf([3.0, 4.0])
