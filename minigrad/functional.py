@@ -255,10 +255,17 @@ def _linear_case(draw, t):
     spec=Spec(case=_linear_case, ref=lambda x, w, b=None: x @ w + (0 if b is None else b)))  # fmt: skip
 def linear(x, w, b=None):
     """x W + b, fused (one node instead of two): the affine layer of the book."""
+    if np.ndim(x) == 0 or np.ndim(w) != 2:
+        raise ValueError(
+            f"x must have shape (..., in) and w shape (in, out), got {np.shape(x)} "
+            f"and {np.shape(w)}"
+        )
     if x.shape[-1] != w.shape[0]:
         raise ValueError(
             f"shapes {x.shape} and {w.shape} are not aligned: {x.shape[-1]} != {w.shape[0]}"
         )
+    if b is not None and np.shape(b) != w.shape[1:]:  # a (1, out) bias would get an (out,) grad
+        raise ValueError(f"the bias must have shape {w.shape[1:]}, got {np.shape(b)}")
     y = np.matmul(x, w)
     if b is not None:
         y += b  # y is our own fresh array
@@ -556,7 +563,7 @@ def sum(x, axis=None, keepdims=False):
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
-@op(lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis, keepdims) * (y.size / x.size),
+@op(lambda g, y, x, axis=None, keepdims=False: _unreduce(g, x.shape, axis, keepdims) * (y.size / builtins.max(x.size, 1)),
     spec=Spec(case=_reduction_case, ref=lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims) * (np.sum(x, axis=axis, keepdims=keepdims).size / x.size)))  # fmt: skip
 def mean(x, axis=None, keepdims=False):
     """Mean over axis (int, tuple or None for all)."""

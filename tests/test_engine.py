@@ -1,6 +1,7 @@
 """The engine: backprop's algebra, graph lifetime, higher order, grad modes, errors."""
 
 import gc
+import re
 import weakref
 
 import numpy as np
@@ -432,6 +433,31 @@ def test_without_detect_anomaly_nan_passes_silently():
 def test_matmul_shape_mismatch_names_both_shapes():
     with pytest.raises(ValueError, match=r"\(2, 3\) and \(4, 5\)"):
         mg.tensor(np.ones((2, 3))) @ mg.tensor(np.ones((4, 5)))
+
+
+@pytest.mark.parametrize(
+    "w, b, message",
+    [
+        (
+            np.ones(3),
+            None,
+            "x must have shape (..., in) and w shape (in, out), got (2, 3) and (3,)",
+        ),
+        (np.ones((3, 2)), np.ones((1, 2)), "the bias must have shape (2,), got (1, 2)"),
+    ],
+)
+def test_linear_checks_the_weight_and_bias_shapes(w, b, message):
+    # A (1, 2) bias got a (2,) gradient, and a 1-D w failed only in backward.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        F.linear(leaf(np.ones((2, 3))), leaf(w), None if b is None else leaf(b))
+
+
+def test_mean_of_an_empty_array_backpropagates():
+    x = leaf(np.zeros((0, 3)))
+    with pytest.warns(RuntimeWarning, match="Mean of empty slice"), np.errstate(invalid="ignore"):
+        y = F.mean(x, axis=0)  # NaN, with NumPy's warning, as np.mean gives
+    y.backward(np.ones(3))
+    assert x.grad.shape == (0, 3)  # it was a ZeroDivisionError
 
 
 def test_broadcast_failure_names_the_shapes():
