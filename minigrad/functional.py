@@ -229,36 +229,45 @@ def dot(a: TensorLike, b: TensorLike) -> Tensor:
 
 
 def _linear_vjp_x(g, y, x, w, b=None):
+    if w.ndim == 1:  # y = x . w, one output per row (the book's perceptron)
+        return g.reshape(g.shape + (1,)) * w
     return g @ w.T
 
 
 def _linear_vjp_w(g, y, x, w, b=None):
     if x.ndim == 2:  # the usual (batch, features) input: no reshapes to pay for
         return x.T @ g
-    return x.reshape((-1, w.shape[0])).T @ g.reshape((-1, w.shape[1]))
+    return x.reshape((-1, w.shape[0])).T @ g.reshape((-1,) + w.shape[1:])
 
 
 def _linear_vjp_b(g, y, x, w, b):
-    return (g if g.ndim == 2 else g.reshape((-1, b.shape[0]))).sum(axis=0)
+    return (g if g.ndim == 2 else g.reshape((-1,) + b.shape)).sum(axis=0)
 
 
 def _linear_case(draw, t):
     n, k, m = draw(t.sides(3))
     batch = draw(t.shapes(max_dims=1))
-    args = (draw(t.arrays(batch + (n, k))), draw(t.arrays((k, m))))
+    w_shape = draw(t.sampled([(k, m), (k,)]))
+    args = (
+        draw(t.arrays(draw(t.sampled([(k,), (n, k), batch + (n, k)])))),
+        draw(t.arrays(w_shape)),
+    )
     if draw(t.booleans()):
-        args += (draw(t.arrays((m,))),)
+        args += (draw(t.arrays(w_shape[1:])),)
     return args, {}
 
 
 @op(_linear_vjp_x, _linear_vjp_w, _linear_vjp_b,
     spec=Spec(case=_linear_case, ref=lambda x, w, b=None: x @ w + (0 if b is None else b)))  # fmt: skip
 def linear(x, w, b=None):
-    """x W + b, fused (one node instead of two): the affine layer of the book."""
-    if np.ndim(x) == 0 or np.ndim(w) != 2:
+    """x W + b, fused (one node instead of two): the affine layer of the book.
+
+    w is (in, out), or (in,) for one output (y = x . w + b, the book's perceptron).
+    """
+    if x.ndim == 0 or w.ndim not in (1, 2):
         raise ValueError(
-            f"x must have shape (..., in) and w shape (in, out), got {np.shape(x)} "
-            f"and {np.shape(w)}"
+            f"x must have shape (..., in) and w shape (in, out) or (in,), got {x.shape} "
+            f"and {w.shape}"
         )
     if x.shape[-1] != w.shape[0]:
         raise ValueError(
