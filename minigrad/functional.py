@@ -241,7 +241,9 @@ def _linear_vjp_w(g, y, x, w, b=None):
 
 
 def _linear_vjp_b(g, y, x, w, b):
-    return (g if g.ndim == 2 else g.reshape((-1,) + b.shape)).sum(axis=0)
+    if g.ndim != b.ndim + 1:  # not the usual one batch axis: make it one
+        g = g.reshape((-1,) + b.shape)
+    return g.sum(axis=0)
 
 
 def _linear_case(draw, t):
