@@ -394,6 +394,16 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __iter__(self) -> Iterator[Tensor]:
+        if self.data.ndim == 0:  # else Python would index it, get IndexError, and see nothing
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self.data)))
+
+    # As NumPy's: one element converts, more are ambiguous (not "true because len > 0").
+    __bool__ = lambda self: bool(self.data)
+    __float__ = lambda self: float(self.data)
+    __int__ = lambda self: int(self.data)
+
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
         extras = [f"dtype={self.dtype}"] if self.dtype != _State.default_dtype else []
@@ -464,6 +474,7 @@ class Tensor:
     __rmatmul__ = lambda self, other: F.matmul(other, self)
     __neg__ = lambda self: F.neg(self)
     __pos__ = lambda self: self
+    __abs__ = lambda self: F.abs(self)
     __getitem__ = lambda self, index: F.getitem(self, _data(index))
 
     # Comparisons give plain boolean arrays: they have no gradient.

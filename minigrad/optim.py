@@ -27,6 +27,11 @@ class Optimizer:
     """
 
     def __init__(self, params: Iterable[Tensor], lr: float, weight_decay: float = 0.0) -> None:
+        if isinstance(params, Tensor):  # iterating it would give its rows
+            raise TypeError(
+                "an optimizer takes an iterable of tensors (model.parameters(), or [w] for one), "
+                "got a single Tensor"
+            )
         self.params = list(params)
         if not self.params:
             raise ValueError("the optimizer got an empty parameter list")

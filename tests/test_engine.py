@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import testing as mt
+from minigrad.gradcheck import gradcheck, gradgradcheck
 
 
 def leaf(values, dtype=np.float64):
@@ -452,6 +453,16 @@ def test_linear_checks_the_weight_and_bias_shapes(w, b, message):
         F.linear(leaf(np.ones((2, 3))), leaf(w), None if b is None else leaf(b))
 
 
+@pytest.mark.parametrize("x_shape", [(4,), (3, 4), (2, 3, 4)])
+def test_linear_with_a_1d_weight_has_the_right_gradients(x_shape):
+    # y = x . w + b, one output per row (the book's perceptron); a (2, 3, 4) x gave the
+    # scalar bias a (3,) gradient.
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(4)
+    assert gradcheck(F.linear, x, w, np.array(0.5))
+    assert gradgradcheck(F.linear, x, w, np.array(0.5))
+
+
 def test_mean_of_an_empty_array_backpropagates():
     x = leaf(np.zeros((0, 3)))
     with pytest.warns(RuntimeWarning, match="Mean of empty slice"), np.errstate(invalid="ignore"):
@@ -523,3 +534,18 @@ def test_tensor_attributes_and_conversions():
     assert t.flatten().shape == (4,)
     assert mg.tensor(np.zeros((2, 3, 4))).transpose().shape == (4, 3, 2)
     assert mg.tensor(np.zeros((2, 3, 4))).transpose(1, 0, 2).shape == (3, 2, 4)
+
+
+def test_truth_value_numbers_and_iteration_follow_numpy():
+    # Without __bool__, bool() fell back to len(): tensor([0.]) was True, tensor(0.) a TypeError.
+    assert not mg.tensor([0.0]) and mg.tensor(2.0) and not mg.tensor(0.0)
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(mg.tensor([1.0, 2.0]))
+    assert float(mg.tensor(2.5)) == 2.5 and int(mg.tensor(3.0)) == 3
+    x = leaf([-1.0, 2.0])
+    abs(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [-1.0, 1.0])
+    rows = list(mg.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    assert len(rows) == 2 and rows[1].data.tolist() == [3.0, 4.0]
+    with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
+        list(mg.tensor(5.0))  # it was [], silently

@@ -273,6 +273,13 @@ def test_a_negative_lr_set_later_is_rejected():
     assert opt.lr == 0.1
 
 
+def test_optimizer_given_one_tensor_instead_of_a_list_says_so():
+    # It iterated the tensor and complained about an empty list or non-leaf rows.
+    for w in (nn.Parameter(1.0), nn.Parameter([1.0, 2.0])):
+        with pytest.raises(TypeError, match=r"iterable of tensors .*got a single Tensor"):
+            optim.SGD(w, lr=0.1)
+
+
 @pytest.mark.parametrize(
     "params", [[np.zeros(2)], [mg.tensor([1.0])], [mg.tensor([1.0], requires_grad=True) * 2]]
 )
