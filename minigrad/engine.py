@@ -737,12 +737,18 @@ def grad(
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, (Tensor, np.ndarray, int, float)):
+    elif isinstance(grad_outputs, (Tensor, np.ndarray, np.generic, int, float)):
         grad_outputs = [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(
+            f"grad_outputs has {len(grad_outputs)} entries for {len(outputs)} outputs; give one "
+            "per output, in a list (an array alone is the gradient of a single output)"
+        )
     for t in (*outputs, *inputs):
         if not isinstance(t, Tensor):
             raise TypeError(f"grad() takes tensors, got {type(t).__name__}")
-    results = _backprop(outputs, list(grad_outputs), retain_graph, create_graph, inputs)
+    results = _backprop(outputs, grad_outputs, retain_graph, create_graph, inputs)
     if create_graph:
         return tuple(results)
     taken: set[int] = set()

@@ -87,6 +87,8 @@ def sum_to(x, shape):
     if x.shape == shape:
         return x
     lead = x.ndim - len(shape)
+    if lead < 0 or any(n not in (1, x.shape[i + lead]) for i, n in enumerate(shape)):
+        raise ValueError(f"cannot sum shape {x.shape} down to {shape}: it does not broadcast to it")
     axes = tuple(range(lead)) + tuple(
         i + lead for i, n in enumerate(shape) if n == 1 and x.shape[i + lead] != 1
     )
@@ -841,7 +843,7 @@ def _pair_case(draw, t):
 @register(
     Spec(
         case=_pair_case,
-        ref=lambda y, t: 0.5 * np.sum((y - t) ** 2) / (y.shape[0] if y.ndim == 2 else 1),
+        ref=lambda y, t: 0.5 * np.sum((y - t) ** 2) / (y.shape[0] if y.ndim >= 2 else 1),
     )
 )
 def mean_squared_error(y: TensorLike, t: TensorLike) -> Tensor:
@@ -852,7 +854,7 @@ def mean_squared_error(y: TensorLike, t: TensorLike) -> Tensor:
             f"mean_squared_error: y has shape {data.shape} but t has shape {np.shape(_data(t))}"
         )
     d = y - t
-    n = data.shape[0] if data.ndim == 2 else 1
+    n = data.shape[0] if data.ndim >= 2 else 1
     return sum(d * d) * (0.5 / n)
 
 

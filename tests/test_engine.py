@@ -463,6 +463,29 @@ def test_linear_with_a_1d_weight_has_the_right_gradients(x_shape):
     assert gradgradcheck(F.linear, x, w, np.array(0.5))
 
 
+def test_sum_to_a_shape_x_does_not_broadcast_to_is_an_error():
+    with pytest.raises(ValueError, match=re.escape("cannot sum shape (3, 4) down to (2, 4)")):
+        F.sum_to(np.ones((3, 4)), (2, 4))  # it returned the (3, 4) array unchanged
+    with pytest.raises(ValueError, match="cannot sum shape"):
+        F.sum_to(np.ones(4), (2, 4))
+
+
+def test_grad_outputs_one_per_output_or_a_clear_error():
+    x = leaf([1.0, 2.0])
+    (g,) = mg.grad(F.sum(x * 3), x, grad_outputs=np.float32(2.0))  # was "not iterable"
+    np.testing.assert_array_equal(g.data, [6.0, 6.0])
+    with pytest.raises(ValueError, match="grad_outputs has 1 entries for 2 outputs"):
+        mg.grad([F.sum(x), F.sum(x * x)], x, grad_outputs=[1.0])
+
+
+def test_mean_squared_error_divides_any_batch_by_n():
+    # The docstring says a batch (N, ...); (2, 3, 4) data was divided by 1, (2, 12) by 2.
+    rng = np.random.default_rng(0)
+    y, t = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
+    flat = F.mean_squared_error(y.reshape(2, 12), t.reshape(2, 12)).item()
+    assert F.mean_squared_error(y, t).item() == pytest.approx(flat)
+
+
 def test_mean_of_an_empty_array_backpropagates():
     x = leaf(np.zeros((0, 3)))
     with pytest.warns(RuntimeWarning, match="Mean of empty slice"), np.errstate(invalid="ignore"):
