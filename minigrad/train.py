@@ -182,6 +182,10 @@ def _output(extensions: tuple[str, ...]) -> Callable[[str], str]:
         directory = os.path.dirname(path) or "."
         if not os.path.isdir(directory):
             raise argparse.ArgumentTypeError(f"directory {directory!r} does not exist")
+        if os.path.isdir(path):
+            raise argparse.ArgumentTypeError(f"{path!r} is a directory; give a file name in it")
+        if not os.access(directory, os.W_OK):
+            raise argparse.ArgumentTypeError(f"directory {directory!r} is not writable")
         if not path.lower().endswith(extensions):
             raise argparse.ArgumentTypeError(
                 f"expected a file name ending in {' or '.join(extensions)}, got {path!r}"

@@ -223,6 +223,15 @@ def test_bad_options_exit_with_status_2(options, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_save_to_a_directory_is_refused_before_training(tmp_path, capsys):
+    # It failed with a traceback after the whole run had trained.
+    (tmp_path / "m.npz").mkdir()
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", "--save", str(tmp_path / "m.npz")])
+    assert info.value.code == 2
+    assert "is a directory; give a file name in it" in capsys.readouterr().err
+
+
 def test_help_lists_the_options_and_defaults():
     parser = argparse.ArgumentParser(prog="minigrad train")
     train.add_arguments(parser)
