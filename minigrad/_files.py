@@ -13,7 +13,8 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
     directory, name = os.path.split(os.fspath(path))
     if directory and not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {os.fspath(path)!r}: no directory {directory!r}")
-    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.part")
+    # The name cut short: a file name may be 255 bytes, and this one adds 19 characters.
+    tmp = os.path.join(directory, f".{name[:200]}.{secrets.token_hex(6)}.part")
     # Not mkstemp: its files are private (0600) and would stay so after the rename.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:

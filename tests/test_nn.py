@@ -201,6 +201,13 @@ def test_save_load_round_trip_whatever_the_parameter_names(tmp_path, name):
         np.testing.assert_array_equal(other.state_dict()[key], value)
 
 
+def test_save_to_the_longest_file_name_the_system_takes(tmp_path):
+    # The temporary name added 19 characters, too many for a name near the 255 limit.
+    path = tmp_path / ("m" * 251 + ".npz")
+    nn.Linear(2, 2, rng=0).save(path)
+    assert os.listdir(tmp_path) == [path.name]
+
+
 def test_save_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "model.npz"
     nn.Linear(2, 2, rng=0).save(path)
