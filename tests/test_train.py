@@ -232,6 +232,11 @@ def test_save_to_a_directory_is_refused_before_training(tmp_path, capsys):
     assert "is a directory; give a file name in it" in capsys.readouterr().err
 
 
+def test_data_dir_without_data_mnist_is_an_error_not_ignored(capsys):
+    assert cli.main(["train", "--data", "spiral", "--data-dir", "/somewhere"]) == 2
+    assert "--data-dir is for --data mnist, not spiral" in capsys.readouterr().err
+
+
 def test_help_lists_the_options_and_defaults():
     parser = argparse.ArgumentParser(prog="minigrad train")
     train.add_arguments(parser)
