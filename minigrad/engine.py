@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from heapq import heappop, heappush
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -281,15 +281,15 @@ class Node:
         self.where = _user_line() if _State.anomaly else None
         self.outline: tuple | None = None
 
-    def release(self, out: Tensor, stand_ins: dict[int, Tensor]) -> None:
+    def release(self, out: Tensor, data_refs: dict[int, DataRef]) -> None:
         """Free the saved inputs, keeping an outline of the graph so it can still be drawn.
 
         The outline is (output shape, output dtype, output name, inputs), holding
         no arrays: a non-leaf input is remembered as its node, a trainable leaf by
-        a weak reference (its owner keeps it alive), and data (leaf tensors, array
-        constants) as zero-byte stand-ins of the same shape and dtype (tiny
-        constants are kept). `stand_ins` is shared by the nodes one backward
-        frees, so a data tensor that feeds several of them keeps one stand-in.
+        a weak reference (its owner keeps it alive), a data tensor as a `DataRef`,
+        and an array constant as a zero-byte stand-in of the same shape and dtype
+        (tiny constants are kept). `data_refs` is shared by the nodes one backward
+        frees, so a data tensor that feeds several of them keeps one `DataRef`.
         """
         inputs = []  # a loop, not a comprehension: this runs once per node per step
         for x in self.inputs:
@@ -299,7 +299,7 @@ class Node:
                 elif x.requires_grad:
                     x = _ref(x)
                 else:
-                    x = _data_stand_in(x, stand_ins)
+                    x = _data_ref(x, data_refs)
             elif isinstance(x, np.ndarray) and x.size > _KEPT_CONSTANT_SIZE:
                 x = _zero_bytes(x)
             inputs.append(x)
@@ -312,14 +312,22 @@ _node_count = itertools.count()
 _ref = weakref.ref
 
 
-def _data_stand_in(x: Tensor, stand_ins: dict[int, Tensor]) -> Tensor:
-    """A data tensor's stand-in in a freed node's outline, one per tensor per backward."""
+class DataRef(NamedTuple):
+    """A data tensor in a freed node's outline: drawn as itself while it lives, and
+    after that as `stand_in`, a zero-byte tensor of its name, shape and dtype."""
+
+    tensor: weakref.ref
+    stand_in: Tensor
+
+
+def _data_ref(x: Tensor, data_refs: dict[int, DataRef]) -> DataRef:
     # By id: x is alive until this backward releases every node that uses it.
-    stand_in = stand_ins.get(id(x))
-    if stand_in is None:
-        stand_in = stand_ins[id(x)] = _wrap(_zero_bytes(x.data))
+    ref = data_refs.get(id(x))
+    if ref is None:
+        stand_in = _wrap(_zero_bytes(x.data))
         stand_in.name = x.name
-    return stand_in
+        ref = data_refs[id(x)] = DataRef(_ref(x), stand_in)
+    return ref
 
 
 _KEPT_CONSTANT_SIZE = 8  # smaller array constants stay in the outline: a drawing shows them
@@ -651,7 +659,7 @@ def _backprop(
     pending: dict[int, Any] = {}  # gradient flowing into each non-leaf, summed over its uses
     queue: list[tuple[int, Tensor]] = []  # (-seq, tensor): a heap, newest node first
     leaves: dict[int, list] = {}  # id -> [leaf, gradient summed over its uses]
-    stand_ins: dict[int, Tensor] = {}  # for Node.release: one per data tensor
+    data_refs: dict[int, DataRef] = {}  # for Node.release: one per data tensor
     taken: set[int] = set()  # arrays already given to a .grad (see _own)
     targets = {id(t) for t in wanted} if wanted is not None else None
 
@@ -709,7 +717,7 @@ def _backprop(
                 else:
                     deliver(x, gx)
             if not retain_graph:
-                node.release(t, stand_ins)
+                node.release(t, data_refs)
     finally:
         _State.grad_enabled = previous_mode
     if targets is None:

@@ -9,6 +9,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import weakref
 import xml.etree.ElementTree as ET
 
 import matplotlib
@@ -24,7 +25,7 @@ import minigrad as mg  # noqa: E402
 import minigrad.functional as F  # noqa: E402
 from minigrad import nn, optim, viz  # noqa: E402
 from minigrad.cli import main  # noqa: E402
-from minigrad.engine import Node  # noqa: E402
+from minigrad.engine import DataRef, Node  # noqa: E402
 from minigrad.viz.expr import ExpressionError, parse  # noqa: E402
 
 needs_dot = pytest.mark.skipif(
@@ -199,6 +200,9 @@ def test_a_freed_graph_holds_no_arrays_but_still_draws_a_net():
         for x in nodes.pop().outline[3]:
             if isinstance(x, Node):
                 nodes.append(x)
+            elif isinstance(x, DataRef):  # the data tensor itself is held only weakly
+                assert isinstance(x.tensor, weakref.ref)
+                arrays.append(np.asarray(x.stand_in))
             elif isinstance(x, (np.ndarray, mg.Tensor)):
                 arrays.append(np.asarray(x))
     assert len(arrays) == 2  # the input batch (a stand-in) and the labels
@@ -222,10 +226,23 @@ def test_show_data_after_backward_says_which_values_are_gone():
     loss = (x * w).sum()
     loss.backward()
     nodes, _ = parse_dot(viz.to_dot(loss, show_data=True))
-    assert nodes["t0"] == "x\n(2,) float64\nvalue freed by backward"
+    assert nodes["t0"] == "x\n(2,) float64\n[1., 2.]"  # data still alive: it was "freed"
     assert nodes["t1"] == "w\n(2,) float32\n[ 0.126, -0.132]"  # a parameter: alive
     assert nodes["t2"] == "(2,) float64\nvalue freed by backward"
     assert nodes["t3"] == "scalar float64\n-0.138"  # the output: alive
+    del x
+    nodes, _ = parse_dot(viz.to_dot(loss, show_data=True))
+    assert nodes["t0"] == "x\n(2,) float64\nvalue freed by backward"
+
+
+def test_a_data_tensor_shared_by_two_separate_backwards_is_one_node_while_it_lives():
+    x = mg.Tensor(np.array([1.0, 2.0]), name="x")
+    w = leaf((2,), name="w")
+    first, second = (x * w).sum(), (x + w).sum()
+    before = viz.to_dot(first, second).source
+    first.backward()
+    second.backward()  # each backward made its own stand-in for x: it was drawn twice
+    assert viz.to_dot(first, second).source == before
 
 
 def test_a_parameter_deleted_after_backward_draws_as_one_node():

@@ -39,7 +39,7 @@ import graphviz
 import numpy as np
 
 from minigrad._files import write_atomically
-from minigrad.engine import Node, Op, Tensor, _wrap
+from minigrad.engine import DataRef, Node, Op, Tensor, _wrap
 
 if TYPE_CHECKING:
     from minigrad.nn import Module
@@ -203,11 +203,13 @@ def _inputs(node: Node, stand_ins: dict[int, Tensor]) -> tuple:
 
 
 def _stand_in(x: Any, stand_ins: dict[int, Tensor]) -> Any:
+    if isinstance(x, DataRef):  # a data tensor: itself while it lives, else its stand-in
+        if (data := x.tensor()) is not None:
+            return data
+        stand_ins[id(x.stand_in)] = x.stand_in
+        return x.stand_in
     if isinstance(x, weakref.ref) and (leaf := x()) is not None:  # a trainable leaf, alive
         return leaf
-    if isinstance(x, Tensor):  # a data tensor's stand-in, made by Node.release
-        stand_ins[id(x)] = x
-        return x
     if not isinstance(x, Node | weakref.ref):  # a constant
         return x
     if id(x) not in stand_ins:
