@@ -151,6 +151,12 @@ def neg(x):
     return np.negative(x)
 
 
+def _log_base(a):
+    # For a number base (2 ** x), log as a Python float: log() on it gives a NumPy float64
+    # scalar, which turned a float32 gradient float64 under create_graph.
+    return float(np.log(a)) if isinstance(a, int | float) else log(a)
+
+
 def _pow_case(draw, t):
     a_shape, b_shape = draw(t.broadcastable_shapes(2))
     return (
@@ -160,7 +166,7 @@ def _pow_case(draw, t):
 
 
 @op(lambda g, y, a, b: _unbroadcast(g * b * a ** (b - 1), a),
-    lambda g, y, a, b: _unbroadcast(g * y * log(a), b),
+    lambda g, y, a, b: _unbroadcast(g * y * _log_base(a), b),
     spec=Spec(case=_pow_case, ref=lambda a, b: np.exp(b * np.log(a))))  # fmt: skip
 def pow(a, b):
     """a ** b, broadcasting (for a gradient with respect to b, a must be positive)."""

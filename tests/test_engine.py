@@ -367,6 +367,14 @@ def test_newtons_method_with_second_derivatives():
     assert x.item() == pytest.approx(1.0, abs=1e-10)
 
 
+def test_create_graph_keeps_float32_with_a_number_base():
+    # 2 ** x's gradient took log(2) as a NumPy float64 scalar and came out float64.
+    x = mg.tensor([0.5, 1.0], requires_grad=True)
+    (g,) = mg.grad(F.sum(2**x), x, create_graph=True)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g.data, np.log(2) * 2**x.data, rtol=1e-6)
+
+
 def test_hessian_vector_product():
     a = np.array([[2.0, 1.0], [1.0, 3.0]])
     x = leaf([1.0, -1.0])
