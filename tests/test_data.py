@@ -604,6 +604,15 @@ def test_loader_says_which_field_cannot_be_batched():
         next(iter(DataLoader(ListSamples(width=lambda i: 1 + i % 2), batch_size=2)))
 
 
+def test_loader_refuses_samples_it_cannot_make_an_array_of():
+    class DictSamples(ListSamples):
+        def __getitem__(self, i):
+            return {"x": np.zeros(2), "t": i}  # was batched into a tensor of dicts
+
+    with pytest.raises(TypeError, match="field 0 of the samples: it holds dict values"):
+        next(iter(DataLoader(DictSamples(), batch_size=2)))
+
+
 def test_loader_rejects_samples_with_different_numbers_of_fields():
     class Ragged(ListSamples):
         def __getitem__(self, i):

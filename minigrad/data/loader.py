@@ -72,10 +72,16 @@ class DataLoader:
 
 def _stack(values: list | tuple, field: int) -> np.ndarray:
     try:
-        return np.stack(values)
+        batch = np.stack(values)
     except ValueError as e:
         shapes = sorted({np.shape(v) for v in values})
         raise ValueError(
             f"cannot batch field {field} of the samples: they have shapes {shapes}, expected "
             "one shape for every sample"
         ) from e
+    if batch.dtype == object:  # dicts, strings of objects...: a tensor cannot hold them
+        raise TypeError(
+            f"cannot batch field {field} of the samples: it holds {type(values[0]).__name__} "
+            "values; a sample must be arrays or numbers (a tuple such as (x, t) for several)"
+        )
+    return batch
