@@ -538,6 +538,9 @@ def log_softmax(x, axis=-1):
 
 def _logsumexp(x, axis, keepdims):
     m = x.max(axis=axis, keepdims=True)
+    finite = np.isfinite(m)
+    if not finite.all():  # shift such rows by 0: all -inf gives log 0 = -inf, not -inf - -inf
+        m = np.where(finite, m, 0)
     out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
     return out if keepdims else out.squeeze(axis)
 

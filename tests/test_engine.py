@@ -217,6 +217,13 @@ def test_stable_forms_do_not_overflow():
         assert loss.item() == pytest.approx(2000.0)
 
 
+def test_logsumexp_of_infinite_rows_is_infinite_not_nan():
+    x = mg.tensor([[-np.inf, -np.inf], [np.inf, 1.0], [0.0, 0.0]])
+    with np.errstate(divide="ignore"):  # log 0, as NumPy says
+        out = F.logsumexp(x, axis=1).data
+    np.testing.assert_allclose(out, [-np.inf, np.inf, np.log(2)])  # the first two were NaN
+
+
 def test_book_softmax_values():
     y = F.softmax(mg.tensor([0.3, 2.9, 4.0], dtype=np.float64))
     np.testing.assert_allclose(y.data, [0.01821127, 0.24519181, 0.73659691], atol=5e-9)
