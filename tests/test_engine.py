@@ -184,6 +184,14 @@ def test_gradient_at_non_differentiable_points(fn, x, expected):
     assert t.grad.item() == expected
 
 
+def test_the_gradient_of_x_to_the_zero_is_zero_even_at_zero():
+    # b a^(b-1) gave 0 * inf = NaN at a = 0, with NumPy's divide-by-zero warning.
+    x = leaf([0.0, 2.0])
+    with np.errstate(all="raise"):
+        F.sum(x**0).backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0])
+
+
 def test_tied_maxima_split_the_gradient_evenly():
     x = leaf([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
     x.max(axis=1).sum().backward()
