@@ -38,16 +38,28 @@ def build(setup: str, seed: int) -> tuple[nn.Module, optim.Optimizer, dict]:
     return model, optim.SGD(model.parameters(), lr=0.1), {"iters": 10_000}
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("setup", nargs="*", choices=SETUPS, default=list(SETUPS))
+    # Checked by hand: Python 3.11's argparse checks an empty nargs="*" against `choices`.
+    parser.add_argument(
+        "setup", nargs="*", metavar="SETUP", help=f"any of {', '.join(SETUPS)} (default: all)"
+    )
     parser.add_argument("--full", action="store_true", help="use the full MNIST (60,000/10,000)")
     parser.add_argument("--data-dir", help="directory holding the MNIST IDX files (with --full)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    for setup in args.setup:
+        if setup not in SETUPS:
+            parser.error(f"unknown setup {setup!r}; choose from {', '.join(SETUPS)}")
+    args.setup = args.setup or list(SETUPS)
+    return args
+
+
+def main() -> None:
+    args = parse_args()
 
     if args.full:
         (x_train, t_train), (x_test, t_test) = data.load_mnist(data_dir=args.data_dir)

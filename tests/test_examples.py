@@ -222,3 +222,18 @@ def test_ch5_gradient_check(outputs):
         diff = numbers(line(out, f"{name}:"))[0]
         assert 0 <= diff < 1e-9, (name, diff)  # the book: about 1e-10 to 1e-13
     assert line(out, "fast=True):").strip() == "True"
+
+
+def test_train_mnist_takes_no_setup_to_mean_all_three():
+    # Python 3.11's argparse checked the list default against the choices and refused it.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "train_mnist", ROOT / "examples" / "train_mnist.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.parse_args([]).setup == ["book", "relu", "adam"]
+    assert module.parse_args(["adam"]).setup == ["adam"]
+    with pytest.raises(SystemExit):
+        module.parse_args(["lbfgs"])
