@@ -16,6 +16,7 @@ Everything is seeded, so a rerun gives the same pictures (a few seconds).
 
 from __future__ import annotations
 
+import argparse
 import os
 
 import numpy as np
@@ -26,10 +27,11 @@ from minigrad.engine import Tensor, no_grad
 from minigrad.train import fit
 
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs")
+_out_dir = DOCS  # set by --out
 
 
 def out(name: str) -> str:
-    path = os.path.normpath(os.path.join(DOCS, name))
+    path = os.path.normpath(os.path.join(_out_dir, name))
     print("writing", path)
     return path
 
@@ -101,7 +103,13 @@ def train_on_spiral() -> None:
 
 
 def main() -> None:
-    os.makedirs(DOCS, exist_ok=True)
+    global _out_dir
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", default=DOCS, help="where to write the pictures (default: docs/)")
+    _out_dir = parser.parse_args().out
+    os.makedirs(_out_dir, exist_ok=True)
     train, test = data.load_mnist_subset()
     graph_of_two_layer_net(*train)
     book_plots()

@@ -237,3 +237,9 @@ def test_train_mnist_takes_no_setup_to_mean_all_three():
     assert module.parse_args(["adam"]).setup == ["adam"]
     with pytest.raises(SystemExit):
         module.parse_args(["lbfgs"])
+
+
+def test_draw_graphs_help_prints_usage_and_writes_nothing(tmp_path):
+    # It ignored its arguments: --help rewrote the pictures in docs/.
+    out = run(tmp_path, "draw_graphs.py", "--help")
+    assert out.startswith("usage: draw_graphs.py") and "writing" not in out
