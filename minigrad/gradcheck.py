@@ -37,16 +37,30 @@ def numerical_gradient(f: Callable[[Any], Any], x: Any, h: float = 1e-4) -> np.n
     array = x.data if isinstance(x, Tensor) else x
     if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
         x = array = np.array(array, dtype=np.float64)
+    if array.dtype.itemsize < 4:  # a copy would hide the steps from an f that reads x itself
+        raise TypeError(
+            f"numerical_gradient needs float32 or float64, got {array.dtype}: in it x + {h} "
+            "rounds back to x, and every difference would be 0"
+        )
     result = np.zeros(array.shape, dtype=np.float64)
     for index in np.ndindex(array.shape):
         original = array[index]
-        array[index] = original + h
-        up = float(np.asarray(f(x)))
-        array[index] = original - h
-        down = float(np.asarray(f(x)))
-        array[index] = original
+        try:
+            array[index] = original + h
+            up = _one_number(f(x))
+            array[index] = original - h
+            down = _one_number(f(x))
+        finally:  # x is the caller's: leave it as it was, even when f raises
+            array[index] = original
         result[index] = (up - down) / (2 * h)
     return result.astype(array.dtype)
+
+
+def _one_number(value: Any) -> float:
+    value = np.asarray(value.data if isinstance(value, Tensor) else value)
+    if value.size != 1:
+        raise ValueError(f"numerical_gradient: f must return one number, got shape {value.shape}")
+    return float(value.reshape(()))
 
 
 class GradcheckError(AssertionError):
@@ -100,7 +114,11 @@ def _outputs(fn: Callable, args: list, wrt: list[int]) -> tuple[list[Tensor], li
 
 def _flat_outputs(fn: Callable, args: list, wrt: list[int]) -> np.ndarray:
     outs, _ = _outputs(fn, args, wrt)
-    return np.concatenate([np.asarray(o.data, dtype=np.float64).ravel() for o in outs])
+    return np.concatenate([np.asarray(o.data, dtype=np.float64).ravel() for o in outs] or [[]])
+
+
+class _WrongShape(Exception):
+    """Backprop gave an input a gradient of another shape: no Jacobian to compare."""
 
 
 def _backprop_rows(
@@ -111,6 +129,12 @@ def _backprop_rows(
     if not live:
         return [np.zeros(t.size) for t in tensors]
     grads = grad([o for o, _ in live], tensors, [s for _, s in live], retain_graph=True)
+    for k, (g, t) in enumerate(zip(grads, tensors, strict=True)):
+        if g is not None and g.shape != t.shape:  # flattened, it could pass unnoticed
+            raise _WrongShape(
+                f"differentiated input {k}: backprop gave a gradient of shape {g.shape} for an "
+                f"input of shape {t.shape}"
+            )
     return [
         np.zeros(t.size) if g is None else np.asarray(g.data, np.float64).ravel()
         for g, t in zip(grads, tensors, strict=True)
@@ -122,6 +146,15 @@ def compare(
     fast: bool = False, seed: int = 0,
 ) -> Comparison:  # fmt: skip
     """Compare backprop's Jacobian of fn with central differences; report the worst entry."""
+    try:
+        return _compare(fn, inputs, eps, atol, rtol, fast, seed)
+    except _WrongShape as e:
+        return Comparison(np.inf, np.inf, str(e), np.inf)
+
+
+def _compare(
+    fn: Callable, inputs: tuple, eps: float, atol: float, rtol: float, fast: bool, seed: int
+) -> Comparison:
     args, wrt = _prepare(inputs)
     outs, call = _outputs(fn, args, wrt)
     tensors = [call[i] for i in wrt]
@@ -188,8 +221,10 @@ def _judge(
     if analytic.size == 0:
         return
     err = np.abs(analytic - numeric)
-    result.max_abs = max(result.max_abs, float(err.max()))
-    result.max_rel = max(result.max_rel, float((err / np.maximum(np.abs(numeric), 1e-12)).max()))
+    # np.maximum, not max(): it keeps a NaN, where max(0.0, nan) would report 0.
+    result.max_abs = float(np.maximum(result.max_abs, err.max()))
+    rel = err / np.maximum(np.abs(numeric), 1e-12)
+    result.max_rel = float(np.maximum(result.max_rel, rel.max()))
     excess = err - (atol + rtol * np.abs(numeric))
     excess[np.isnan(excess)] = np.inf  # a NaN on either side is a failure, never a pass
     k, e = np.unravel_index(int(np.argmax(excess)), excess.shape)

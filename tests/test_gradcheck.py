@@ -8,6 +8,7 @@ from minigrad.cli import main
 from minigrad.engine import Spec, _data, op
 from minigrad.gradcheck import (
     GradcheckError,
+    compare,
     gradcheck,
     gradgradcheck,
     numerical_diff,
@@ -59,6 +60,59 @@ def test_numerical_gradient_perturbs_in_place_for_closures():
     loss = lambda _: (mg.tensor(w.data) @ x).sum().item()  # reads w, ignores its argument
     np.testing.assert_allclose(numerical_gradient(loss, w), x.T, atol=1e-7)
     np.testing.assert_array_equal(w.data, [[1.0, -2.0]])  # restored
+
+
+def test_numerical_gradient_leaves_x_as_it_was_when_f_raises():
+    w = np.array([1.0, 2.0, 3.0])
+
+    def f(_):
+        raise RuntimeError("f failed")
+
+    with pytest.raises(RuntimeError, match="f failed"):
+        numerical_gradient(f, w)
+    np.testing.assert_array_equal(w, [1.0, 2.0, 3.0])  # it was left at 1.0001
+
+
+def test_numerical_gradient_takes_a_one_element_result_and_refuses_float16():
+    w, x = np.array([1.0, 2.0]), np.array([[0.5, -1.0]])
+    np.testing.assert_allclose(numerical_gradient(lambda _: x @ w, w), [0.5, -1.0], atol=1e-7)
+    with pytest.raises(ValueError, match=r"f must return one number, got shape \(2,\)"):
+        numerical_gradient(lambda _: w * 2, w)
+    with pytest.raises(TypeError, match="needs float32 or float64, got float16"):  # all zeros
+        numerical_gradient(lambda z: (z.astype(float) ** 2).sum(), np.array([1.0, 3.0], np.float16))
+
+
+def test_gradcheck_catches_a_gradient_of_the_wrong_shape():
+    # Flattened, a (6,) gradient for a (2, 3) input passed, and a () one was stretched.
+    @op(lambda g, y, x: np.broadcast_to(g, (x.size,)) * 1.0, spec=Spec(twice=False))
+    def flat_sum(x):
+        return np.sum(x)
+
+    try:
+        with pytest.raises(
+            GradcheckError, match=r"gradient of shape \(6,\) for an input of shape \(2, 3\)"
+        ):
+            gradcheck(flat_sum, np.ones((2, 3)))
+        with pytest.raises(GradcheckError, match="gradient of shape"):
+            gradcheck(flat_sum, np.ones((2, 3)), fast=True)
+    finally:
+        mg.OPS.pop("flat_sum")
+
+
+def test_a_nan_gradient_reports_nan_error_not_zero():
+    @op(lambda g, y, x: g * np.nan, spec=Spec(twice=False))
+    def nan_grad(x):
+        return x * 1.0
+
+    try:
+        result = compare(nan_grad, np.ones(2))
+        assert result.failure and np.isnan(result.max_abs)  # max(0.0, nan) gave 0.0
+    finally:
+        mg.OPS.pop("nan_grad")
+
+
+def test_gradgradcheck_of_a_function_its_input_does_not_reach():
+    assert gradgradcheck(lambda t: t.detach() * 2, np.ones(3))  # np.concatenate of nothing
 
 
 def test_gradcheck_passes_correct_gradients():
