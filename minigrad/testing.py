@@ -79,6 +79,10 @@ def arrays(
     if np.dtype(dtype) == np.bool_:
         return hnp.arrays(np.bool_, shape)
     if distinct:
+        if avoid:  # the evenly spaced grid below would ignore them
+            raise ValueError(
+                "arrays(): distinct=True cannot also avoid points; use one or the other"
+            )
         size = prod(shape)
         grid = np.linspace(low, high, size) if size > 1 else np.array([(low + high) / 2])
         return st.permutations(list(range(size))).map(

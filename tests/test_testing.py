@@ -1,6 +1,7 @@
 """The public hypothesis strategies do what they promise."""
 
 import numpy as np
+import pytest
 from hypothesis import given
 
 from minigrad import testing as mt
@@ -16,6 +17,11 @@ def test_values_stay_in_range_and_away_from_avoided_points(x):
 def test_distinct_values_have_no_near_ties(x):
     flat = np.sort(x.ravel())
     assert flat.size < 2 or np.min(np.diff(flat)) > 1e-3
+
+
+def test_distinct_with_avoided_points_is_refused_not_ignored():
+    with pytest.raises(ValueError, match="distinct=True cannot also avoid points"):
+        mt.arrays((3,), distinct=True, avoid=(0.0,))  # the grid held an exact 0.0
 
 
 @given(mt.broadcastable_shapes(3))
