@@ -321,6 +321,10 @@ def run(args: argparse.Namespace) -> int:
     if args.examples < 1:
         print("--examples must be at least 1")
         return 2
+    skipped = [n for n in names if not OPS[n].spec.differentiable]
+    if args.ops and len(skipped) == len(names):
+        print(f"nothing to check: {', '.join(skipped)} has no gradient (not differentiable)")
+        return 2
     print(
         f"{'op':24} {'order':>5} {'shapes tried':>12} {'max abs err':>12} {'max rel err':>12}  result"
     )
@@ -340,5 +344,7 @@ def run(args: argparse.Namespace) -> int:
             )
             if not ok:
                 print(f"    {summary.failure}")
+    if skipped:
+        print(f"skipped, not differentiable: {', '.join(skipped)}")
     print(f"{failed} failed" if failed else "all passed")
     return 1 if failed else 0
