@@ -101,8 +101,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("rev", help="the earlier commit (anything `git rev-parse` takes)")
     parser.add_argument("--only", default="W1,W4", help="comma-separated workloads (default W1,W4)")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=3000, help="timed steps (default 3000)")
     args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error(f"--steps takes a count >= 1, got {args.steps}")
+    found = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{args.rev}^{{commit}}"],
+        capture_output=True,
+    )
+    if found.returncode != 0:
+        parser.error(f"{args.rev!r} is not a commit in {ROOT}")
     keys = [k.strip().upper() for k in args.only.split(",")]
     known = {"W1", "W2", "W3", "W4"}
     if not set(keys) <= known:

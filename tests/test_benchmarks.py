@@ -165,3 +165,15 @@ def test_compare_runs_an_earlier_commit_beside_this_tree():
     (row,) = [line for line in stdout.splitlines() if line.startswith("| W4 |")]
     cells = row.strip("|").split("|")[1:]
     assert len(cells) == 5 and cells[0].strip().endswith("(1.00x)")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["nosuchrev"], "'nosuchrev' is not a commit"), (["HEAD", "--steps", "0"], "count >= 1")],
+)
+def test_compare_refuses_a_bad_revision_or_step_count(args, message):
+    # A bad revision was a CalledProcessError traceback; --steps 0 printed NaN cells.
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "compare.py"), *args], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 2 and message in done.stderr
