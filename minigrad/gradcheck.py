@@ -323,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     skipped = [n for n in names if not OPS[n].spec.differentiable]
     if args.ops and len(skipped) == len(names):
-        print(f"nothing to check: {', '.join(skipped)} has no gradient (not differentiable)")
+        print(f"nothing to check: no gradient to compare for {', '.join(skipped)}")
         return 2
     print(
         f"{'op':24} {'order':>5} {'shapes tried':>12} {'max abs err':>12} {'max rel err':>12}  result"
