@@ -711,9 +711,12 @@ def _backprop(
                     _check_finite(_data(gx), f"gradient for input {i}", node, node.op)
                 if not create_graph and gx.dtype is not x.data.dtype:
                     gx = gx.astype(x.data.dtype)  # a float32 input gets a float32 gradient
-                if x._node is not None and id(x) not in pending:  # deliver's usual case, inlined
+                # deliver's two usual cases, inlined: a non-leaf's first gradient, a leaf's first
+                if x._node is not None and id(x) not in pending:
                     pending[id(x)] = gx
                     heappush(queue, (-x._node.seq, x))
+                elif targets is None and x._node is None and id(x) not in leaves:
+                    leaves[id(x)] = [x, gx]
                 else:
                     deliver(x, gx)
             if not retain_graph:
