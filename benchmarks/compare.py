@@ -2,6 +2,7 @@
 
     python benchmarks/compare.py HEAD~1              # W1 and W4, eager and replayed
     python benchmarks/compare.py 5aee5e3 --only W3 --steps 500
+    python benchmarks/compare.py HEAD~1 --only W5     # per-op overhead, with timeit
 
 Run-to-run noise on a shared machine (10-15%) hides the few percent one
 optimization gains. Here both versions train side by side: every step, each
@@ -9,17 +10,25 @@ implementation (hand NumPy, then each minigrad version eager and replayed)
 takes one turn, back to back and warm, and the table gives the median and
 its ratio to hand NumPy from the same steps. The earlier commit's package is
 exported with `git archive` and imported next to this one; it needs
-`minigrad.replay` (commit 5aee5e3 or later).
+`minigrad.replay` (commit 5aee5e3 or later). W5, the per-op overhead, is
+timed with timeit instead, NumPy and the two versions taking turns.
+
+Run it against HEAD with a clean tree first: the two copies of the same
+code can differ by more than noise. On one machine (2026-11-29), in A/A
+runs, one copy's W1 steps ran 7% to 30% faster or slower than the other's,
+eager or replayed, from run to run, while W4 and W5 differed by 2% or less.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import timeit
 from pathlib import Path
 from types import ModuleType
 
@@ -54,13 +63,7 @@ def compare(rev: str, keys: list[str], steps: int) -> str:
         ["git", "-C", str(ROOT), "rev-parse", "--short", rev],
         check=True, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
-    lines = [
-        f"minigrad {sha} (old) against this tree (new): median us per step over {steps} "
-        "interleaved steps, ratio to hand NumPy f32",
-        "",
-        "| workload | hand NumPy | old | new | old replay | new replay |",
-        "|---|---|---|---|---|---|",
-    ]
+    lines = [f"minigrad {sha} (old) against this tree (new)"]
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(
             ["git", "-C", str(ROOT), "archive", sha, "minigrad"], check=True, capture_output=True
@@ -69,6 +72,15 @@ def compare(rev: str, keys: list[str], steps: int) -> str:
         old, new = load_workloads(Path(tmp), "old"), load_workloads(ROOT, "new")
         chosen = [w for w in new.WORKLOADS if w.key in keys]
         mnist = new.load_images()[:2] if any(w.data == "mnist" for w in chosen) else None
+        if chosen:
+            lines += [
+                "",
+                f"Training steps: median us per step over {steps} interleaved steps, ratio to "
+                "hand NumPy f32",
+                "",
+                "| workload | hand NumPy | old | new | old replay | new replay |",
+                "|---|---|---|---|---|---|",
+            ]
         for w in chosen:
             batches = new.make_batches(w, 20, mnist)
             weights = new.make_weights(w.sizes)
@@ -94,13 +106,61 @@ def compare(rev: str, keys: list[str], steps: int) -> str:
                 f"{np.median(t) * 1e6:.0f} ({np.median(t) / hand:.2f}x)" for t in times.values()
             ]
             lines.append(f"| {w.key} | " + " | ".join(cells) + " |")
+        if "W5" in keys:
+            lines += op_overheads(old, new, steps)
     return "\n".join(lines)
+
+
+def op_overheads(old: ModuleType, new: ModuleType, steps: int) -> list[str]:
+    """W5's per-op overhead over NumPy, old against new, as a Markdown table.
+
+    Step times of small arrays depend on where the allocator put them (see
+    BENCHMARKS.md); one-element ops barely do, so timeit's best of a few
+    repeats, alternating NumPy, old and new, resolves a tenth of a microsecond.
+    """
+    calls = max(1, steps // 3)  # --steps 3000: 1,000 calls per sample
+    mean = {"old": [], "new": []}
+    rows = [
+        "",
+        "W5, one op on one element, forward + backward: NumPy's us per call and each "
+        f"version's overhead over it (timeit: best of 3 x {calls} calls, median of 9 "
+        "samples taken in turn)",
+        "",
+        "| op | NumPy | old | new |",
+        "|---|---|---|---|",
+    ]
+    for name in new.OP_NAMES:
+        runners = {
+            "numpy": new.op_runners(name, False)["numpy"],
+            "old": old.op_runners(name, False)["minigrad"],
+            "new": new.op_runners(name, False)["minigrad"],
+        }
+        samples: dict[str, list[float]] = {k: [] for k in runners}
+        for i in range(9):
+            for k in list(runners)[i % 3 :] + list(runners)[: i % 3]:
+                best = min(timeit.repeat(runners[k], number=calls, repeat=3))
+                samples[k].append(best / calls * 1e6)
+        us = {k: statistics.median(v) for k, v in samples.items()}
+        for k in mean:
+            mean[k].append(us[k] - us["numpy"])
+        rows.append(
+            f"| {name} | {us['numpy']:.2f} | +{us['old'] - us['numpy']:.2f} "
+            f"| +{us['new'] - us['numpy']:.2f} |"
+        )
+    rows.append(
+        f"| mean | | +{statistics.mean(mean['old']):.2f} | +{statistics.mean(mean['new']):.2f} |"
+    )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("rev", help="the earlier commit (anything `git rev-parse` takes)")
-    parser.add_argument("--only", default="W1,W4", help="comma-separated workloads (default W1,W4)")
+    parser.add_argument(
+        "--only",
+        default="W1,W4",
+        help="comma-separated workloads (default W1,W4; W5: per-op overhead)",
+    )
     parser.add_argument("--steps", type=int, default=3000, help="timed steps (default 3000)")
     args = parser.parse_args(argv)
     if args.steps < 1:
@@ -112,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     if found.returncode != 0:
         parser.error(f"{args.rev!r} is not a commit in {ROOT}")
     keys = [k.strip().upper() for k in args.only.split(",")]
-    known = {"W1", "W2", "W3", "W4"}
+    known = {"W1", "W2", "W3", "W4", "W5"}
     if not set(keys) <= known:
         parser.error(f"--only takes workloads from {sorted(known)}, got {args.only!r}")
     print(compare(args.rev, keys, args.steps))

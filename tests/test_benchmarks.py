@@ -156,7 +156,7 @@ def test_the_dtype_check_sees_a_promoting_gradient(monkeypatch):
 def test_compare_runs_an_earlier_commit_beside_this_tree():
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout: compare.py exports the earlier commit with git archive")
-    stdout = run_script("compare.py", "HEAD", "--only", "W4", "--steps", "20")
+    stdout = run_script("compare.py", "HEAD", "--only", "W4,W5", "--steps", "20")
     head = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
         capture_output=True, text=True, check=True,
@@ -165,6 +165,9 @@ def test_compare_runs_an_earlier_commit_beside_this_tree():
     (row,) = [line for line in stdout.splitlines() if line.startswith("| W4 |")]
     cells = row.strip("|").split("|")[1:]
     assert len(cells) == 5 and cells[0].strip().endswith("(1.00x)")
+    w5 = [line.split("|")[1:-1] for line in stdout.splitlines()[-8:]]
+    assert [row[0].strip() for row in w5] == [*workloads.OP_NAMES, "mean"]
+    assert all(cell.strip().startswith("+") for row in w5 for cell in row[2:])
 
 
 @pytest.mark.parametrize(
