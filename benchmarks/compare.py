@@ -114,9 +114,10 @@ def compare(rev: str, keys: list[str], steps: int) -> str:
 def op_overheads(old: ModuleType, new: ModuleType, steps: int) -> list[str]:
     """W5's per-op overhead over NumPy, old against new, as a Markdown table.
 
-    Step times of small arrays depend on where the allocator put them (see
-    BENCHMARKS.md); one-element ops barely do, so timeit's best of a few
-    repeats, alternating NumPy, old and new, resolves a tenth of a microsecond.
+    Steps on MNIST-sized arrays can depend on where the allocator put each
+    copy's arrays (see above); one-element ops barely do, and timeit's best of
+    a few repeats, NumPy, old and new in turns, resolves a tenth of a
+    microsecond.
     """
     calls = max(1, steps // 3)  # --steps 3000: 1,000 calls per sample
     mean = {"old": [], "new": []}
@@ -161,7 +162,12 @@ def main(argv: list[str] | None = None) -> None:
         default="W1,W4",
         help="comma-separated workloads (default W1,W4; W5: per-op overhead)",
     )
-    parser.add_argument("--steps", type=int, default=3000, help="timed steps (default 3000)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=3000,
+        help="timed steps (default 3000); W5 times steps/3 calls a sample",
+    )
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error(f"--steps takes a count >= 1, got {args.steps}")
