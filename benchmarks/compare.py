@@ -115,7 +115,7 @@ def op_overheads(old: ModuleType, new: ModuleType, steps: int) -> list[str]:
     """W5's per-op overhead over NumPy, old against new, as a Markdown table.
 
     Steps on MNIST-sized arrays can depend on where the allocator put each
-    copy's arrays (see above); one-element ops barely do, and timeit's best of
+    copy's arrays (module docstring); one-element ops barely do; timeit's best of
     a few repeats, NumPy, old and new in turns, resolves a tenth of a
     microsecond.
     """
