@@ -65,12 +65,11 @@ class Optimizer:
 
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
+        self._check_grads()
         for p, state in zip(self.params, self.state, strict=True):
             if p.grad is None:
                 continue
             g = p.grad.data
-            if g.shape != p.data.shape:
-                raise _shape_error(p.data, g)
             if self.weight_decay:
                 g = g + self.weight_decay * p.data
             self._update(p.data, g, state)
@@ -79,20 +78,26 @@ class Optimizer:
         """Change w in place; never write into g (it may be shared)."""
         raise NotImplementedError
 
+    def _check_grads(self) -> None:
+        """Refuse a .grad of the wrong shape before any parameter changes.
 
-def _shape_error(w: np.ndarray, g: np.ndarray) -> ValueError:
-    # backward always gives a parameter's own shape; a .grad set by hand may not, and
-    # NumPy would broadcast it into the update without a word.
-    return ValueError(
-        f"a parameter of shape {w.shape} has a .grad of shape {g.shape}; "
-        "a gradient must have its parameter's shape"
-    )
+        backward always gives a parameter's own shape; a .grad set by hand may
+        not, and NumPy would broadcast it into the update without a word.
+        """
+        for p in self.params:
+            if p.grad is not None and p.grad.data.shape != p.data.shape:
+                raise ValueError(
+                    f"a parameter of shape {p.data.shape} has a .grad of shape "
+                    f"{p.grad.data.shape}; a gradient must have its parameter's shape"
+                )
 
 
 def _check(**values: float) -> None:
     for name, value in values.items():
-        if not value >= 0:  # also rejects NaN
-            raise ValueError(f"{name} must be >= 0, got {value}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number, got {value!r}")
+        if not 0 <= value < np.inf:  # also rejects NaN
+            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
 
 
 class SGD(Optimizer):
@@ -124,12 +129,11 @@ class SGD(Optimizer):
             return
         # Plain SGD, the common case: no call per parameter, and lr as a 0-d array of each
         # parameter's dtype (NumPy 2 converts a Python float again on every call).
+        self._check_grads()
         lrs: dict[np.dtype, np.ndarray] = {}
         for p in self.params:
             if p.grad is not None:
                 w, g = p.data, p.grad.data
-                if g.shape != w.shape:
-                    raise _shape_error(w, g)
                 lr = lrs.get(w.dtype)
                 if lr is None:
                     lr = lrs[w.dtype] = np.array(self._lr, w.dtype)
@@ -142,7 +146,7 @@ class SGD(Optimizer):
         if self.momentum:
             v = state.get("velocity")
             if v is None:
-                v = state["velocity"] = g.copy()
+                v = state["velocity"] = g.astype(w.dtype)  # a copy, in the parameter's dtype
             else:
                 v *= self.momentum
                 v += g

@@ -168,6 +168,26 @@ def test_a_grad_of_another_shape_is_an_error_not_a_broadcast(name, grad_shape):
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
+def test_a_bad_grad_later_in_the_list_leaves_every_parameter_and_state_as_it_was(name):
+    # The check ran inside the update loop: the parameters before the bad one were updated.
+    a, b = nn.Parameter(W0.copy()), nn.Parameter(W0.copy())
+    a.grad, b.grad = mg.Tensor(np.ones((2, 2))), mg.Tensor(np.ones(3))
+    opt = OPTIMIZERS[name]([a, b])
+    with pytest.raises(ValueError, match="has a .grad of shape"):
+        opt.step()
+    np.testing.assert_array_equal(a.data, W0)
+    assert opt.state == [{}, {}]
+
+
+def test_momentum_keeps_the_parameter_dtype_for_a_grad_of_another_dtype():
+    w = nn.Parameter(np.ones(3, np.float32))
+    w.grad = mg.Tensor(np.full(3, 0.5))  # float64, set by hand
+    opt = optim.SGD([w], lr=0.1, momentum=0.9)
+    opt.step()
+    assert opt.state[0]["velocity"].dtype == np.float32 and w.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
 def test_parameters_without_grad_are_left_alone(name):
     a, b = nn.Parameter([1.0, 2.0]), nn.Parameter([3.0])
     opt = OPTIMIZERS[name]([a, b])
@@ -247,17 +267,19 @@ def test_zero_grad_clears_gradients():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda p: optim.SGD(p, lr=-0.1), "lr must be >= 0"),
-        (lambda p: optim.SGD(p, lr=float("nan")), "lr must be >= 0"),
-        (lambda p: optim.SGD(p, momentum=-1), "momentum must be >= 0"),
+        (lambda p: optim.SGD(p, lr=-0.1), "lr must be a finite number >= 0"),
+        (lambda p: optim.SGD(p, lr=float("nan")), "lr must be a finite number >= 0"),
+        (lambda p: optim.SGD(p, momentum=-1), "momentum must be a finite number >= 0"),
         (lambda p: optim.SGD(p, nesterov=True), "Nesterov momentum needs momentum > 0"),
-        (lambda p: optim.SGD(p, weight_decay=-1), "weight_decay must be >= 0"),
+        (lambda p: optim.SGD(p, weight_decay=-1), "weight_decay must be a finite number >= 0"),
         (lambda p: optim.RMSProp(p, alpha=1.0), "alpha must be in"),
         (lambda p: optim.Adam(p, betas=(0.9, 1.0)), "betas must be"),
         (lambda p: optim.Adam(p, betas=0.9), "betas must be two numbers"),
         (lambda p: optim.Adam(p, betas=(0.9, 0.99, 0.999)), "betas must be two numbers"),
         (lambda p: optim.SGD(p * 2), "a parameter appears twice"),
-        (lambda p: optim.Adam(p, eps=-1), "eps must be >= 0"),
+        (lambda p: optim.Adam(p, eps=-1), "eps must be a finite number >= 0"),
+        (lambda p: optim.SGD(p, lr=float("inf")), "lr must be a finite number >= 0"),
+        (lambda p: optim.SGD(p, momentum=float("inf")), "momentum must be a finite number"),
         (lambda p: optim.SGD([]), "empty parameter list"),
     ],
 )
@@ -266,9 +288,16 @@ def test_bad_hyperparameters(make, message):
         make([nn.Parameter([1.0])])
 
 
+@pytest.mark.parametrize("value", [True, "0.1", None])
+def test_a_hyperparameter_that_is_not_a_number_is_a_type_error(value):
+    # lr=True trained with lr 1.0 without a word.
+    with pytest.raises(TypeError, match="lr must be a number"):
+        optim.SGD([nn.Parameter([1.0])], lr=value)
+
+
 def test_a_negative_lr_set_later_is_rejected():
     opt = optim.SGD([nn.Parameter([1.0])], lr=0.1)
-    with pytest.raises(ValueError, match="lr must be >= 0"):
+    with pytest.raises(ValueError, match="lr must be a finite number >= 0"):
         opt.lr = -1.0
     assert opt.lr == 0.1
 
