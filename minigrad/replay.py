@@ -21,8 +21,11 @@ What is fixed at trace time, and what is not:
 - Everything else is frozen: constants, op attributes, Python control flow,
   shapes, and random ops. A dropout mask is drawn once and reused forever, so
   do not replay steps with dropout (or `training=True` randomness); use eager
-  mode for those. Inside `fn`, compute with ops only: reading `x.data` or
-  calling NumPy on an input escapes the trace and freezes that value too.
+  mode for those. Inside `fn`, compute with ops only: reading `x.data`,
+  calling NumPy on an input, `detach()` and comparisons (`x > 0` gives a
+  plain array) escape the trace and freeze that value. `x.detach()` on an
+  input itself raises TypeError; the same on a value computed from an input
+  cannot be told from a constant and is frozen silently.
 """
 
 from __future__ import annotations
@@ -148,8 +151,20 @@ def _bind(fn: Callable, attrs: dict) -> Callable:
 
 
 def _check_not_escaped(value: Any, placeholders: list[Tensor]) -> None:
-    """Refuse an input hidden in a constant (a tuple index, an attribute): it would be frozen."""
+    """Refuse an input that reaches an op other than as an op's output: it would be frozen.
+
+    That is an input hidden in a constant (a tuple index, an attribute), or its
+    array under another name: `x[t]` unwraps a tensor index, and `x.detach()`
+    or `Tensor(x)` wrap x's array (or a view of it) in a new tensor.
+    """
     items = value if isinstance(value, (tuple, list)) else (value,)
-    # `x[t]` unwraps a tensor index, so an input can arrive as its bare array too.
-    if any(any(x is p or x is p.data for p in placeholders) for x in items):
-        raise TypeError("Replay: an input is used inside a constant or attribute, not by an op")
+    inputs = {id(p.data) for p in placeholders}
+    for x in items:
+        a = x.data if isinstance(x, Tensor) else x
+        while isinstance(a, np.ndarray):  # the array, then what it is a view of
+            if id(a) in inputs:
+                raise TypeError(
+                    "Replay: an input is used other than through ops (inside a constant or "
+                    "attribute, or as a detached copy), so its value would be frozen"
+                )
+            a = a.base

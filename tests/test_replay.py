@@ -132,3 +132,21 @@ def test_an_input_hidden_in_a_constant_is_refused():
     # A tensor index is unwrapped to its array: the same input, frozen the same way.
     with pytest.raises(TypeError, match="inside a constant"):
         Replay(lambda x, t: (x @ w)[t].sum(), np.ones((2, 3)), np.array([0, 1]))
+
+
+@pytest.mark.parametrize(
+    "escape",
+    [
+        lambda x: x.detach(),
+        lambda x: mg.Tensor(x),
+        lambda x: x.detach().reshape(3, 2),
+        lambda x: np.asarray(x),
+    ],
+    ids=["detach", "Tensor", "detached view", "asarray"],
+)
+def test_an_input_detached_or_rewrapped_is_refused(escape):
+    # detach() and Tensor(x) were replayed with the trace-time batch: w.grad came out [2, 2, 2]
+    # for a batch of fives, silently.
+    w = nn.Parameter(np.ones(2))
+    with pytest.raises(TypeError, match="other than through ops"):
+        Replay(lambda x: (escape(x).reshape(2, 3)[0, :2] * w).sum(), np.ones((2, 3)))
