@@ -194,12 +194,20 @@ class Module:
         if strict:
             problems += [f"missing key {k!r}" for k in missing]
             problems += [f"unexpected key {k!r}" for k in unexpected]
+        if not problems:
+            with np.errstate(over="ignore"):  # found just below, by name
+                cast = {k: a.astype(params[k].dtype, copy=True) for k, a in arrays.items()}
+            problems += [
+                f"{k}: values too large for {params[k].dtype}"
+                for k, a in arrays.items()
+                if np.count_nonzero(np.isinf(cast[k])) != np.count_nonzero(np.isinf(a))
+            ]
         if problems:
             raise ValueError(
                 f"cannot load the state into {type(self).__name__}: " + "; ".join(problems)
             )
-        for k, a in arrays.items():
-            params[k].data = a.astype(params[k].dtype, copy=True)
+        for k, a in cast.items():
+            params[k].data = a
         return LoadResult(missing, unexpected)
 
     def save(self, path: str | os.PathLike) -> None:

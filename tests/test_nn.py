@@ -152,6 +152,22 @@ def test_load_state_dict_names_missing_unexpected_and_misshaped_keys():
         np.testing.assert_array_equal(v, before[k])
 
 
+def test_load_state_dict_refuses_values_too_large_for_the_parameter_dtype():
+    # 1e300 as float32 became inf, with only NumPy's overflow warning, and was loaded.
+    net = nn.MLP([3, 4, 2], rng=0)
+    before = net.state_dict()
+    state = {k: v.astype(np.float64) for k, v in before.items()}
+    state["layers.2.W"][0, 0] = 1e300
+    state["layers.2.b"][0] = np.inf  # an inf stays an inf: that is no overflow
+    with pytest.raises(ValueError, match=r"layers.2.W: values too large for float32$"):
+        net.load_state_dict(state)
+    for k, v in net.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+    state["layers.2.W"][0, 0] = 1.0
+    net.load_state_dict(state)
+    assert np.isinf(net.layers[2].b.data[0])
+
+
 def test_load_state_dict_not_strict_reports_what_it_skipped():
     net = nn.MLP([3, 4, 2], rng=0)
     state = nn.MLP([3, 4, 2], rng=1).state_dict()
