@@ -151,7 +151,7 @@ def _bind(fn: Callable, attrs: dict) -> Callable:
 
 
 def _check_not_escaped(value: Any, placeholders: list[Tensor]) -> None:
-    """Refuse an input that reaches an op other than as an op's output: it would be frozen.
+    """Refuse an input that reaches an op other than itself or through ops: it would be frozen.
 
     That is an input hidden in a constant (a tuple index, an attribute), or its
     array under another name: `x[t]` unwraps a tensor index, and `x.detach()`

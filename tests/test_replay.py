@@ -145,8 +145,8 @@ def test_an_input_hidden_in_a_constant_is_refused():
     ids=["detach", "Tensor", "detached view", "asarray"],
 )
 def test_an_input_detached_or_rewrapped_is_refused(escape):
-    # detach() and Tensor(x) were replayed with the trace-time batch: w.grad came out [2, 2, 2]
-    # for a batch of fives, silently.
+    # detach() and Tensor(x) were taken as constants: every call silently reused the
+    # trace-time batch.
     w = nn.Parameter(np.ones(2))
     with pytest.raises(TypeError, match="other than through ops"):
         Replay(lambda x: (escape(x).reshape(2, 3)[0, :2] * w).sum(), np.ones((2, 3)))
