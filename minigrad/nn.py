@@ -195,7 +195,7 @@ class Module:
             problems += [f"missing key {k!r}" for k in missing]
             problems += [f"unexpected key {k!r}" for k in unexpected]
         if not problems:
-            with np.errstate(over="ignore"):  # found just below, by name
+            with np.errstate(over="ignore"):  # an overflow is reported just below, by key
                 cast = {k: a.astype(params[k].dtype, copy=True) for k, a in arrays.items()}
             problems += [
                 f"{k}: values too large for {params[k].dtype}"
