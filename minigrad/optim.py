@@ -137,10 +137,7 @@ class SGD(Optimizer):
                 lr = lrs.get(w.dtype)
                 if lr is None:
                     lr = lrs[w.dtype] = np.array(self._lr, w.dtype)
-                if w.nbytes > _BLOCK_BYTES and w.ndim:
-                    _subtract_in_blocks(w, lr, g)
-                else:
-                    w -= lr * g
+                w -= lr * g
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         if self.momentum:
@@ -152,23 +149,6 @@ class SGD(Optimizer):
                 v += g
             g = g + self.momentum * v if self.nesterov else v
         w -= self.lr * g
-
-
-# 128-512 KiB ran fastest in a sweep from 32 KiB, on a Zen 3 (L2: 512 KiB a core).
-_BLOCK_BYTES = 1 << 18
-
-
-def _subtract_in_blocks(w: np.ndarray, lr: np.ndarray, g: np.ndarray) -> None:
-    """w -= lr * g for a large w, a block of rows at a time.
-
-    NumPy has no fused multiply-subtract, so `lr * g` needs a temporary the
-    size of w. Made whole for a large weight (784x1000 float32 is 3 MB), it
-    goes out to main memory and back; a block at a time it stays in cache, and
-    W3's update runs about a quarter faster (benchmarks/BENCHMARKS.md).
-    """
-    rows = max(1, _BLOCK_BYTES * len(w) // w.nbytes)
-    for i in range(0, len(w), rows):
-        w[i : i + rows] -= lr * g[i : i + rows]
 
 
 class AdaGrad(Optimizer):
