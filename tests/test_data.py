@@ -275,6 +275,17 @@ def test_failed_download_message_says_why(server, monkeypatch, tmp_path):
     assert not any((tmp_path / "cache" / "mnist").iterdir())
 
 
+def test_uncreatable_cache_still_says_which_files_are_missing(monkeypatch, tmp_path):
+    (tmp_path / "a_file").write_bytes(b"")
+    monkeypatch.setenv("MINIGRAD_CACHE_DIR", str(tmp_path / "a_file" / "cache"))
+    monkeypatch.setattr(mnist, "MIRRORS", ("http://127.0.0.1:9/",))  # never reached
+    with pytest.raises(FileNotFoundError) as err:
+        load_mnist(data_dir=tmp_path / "nowhere")
+    message = str(err.value)
+    assert message.startswith("MNIST files not found")
+    assert "The download failed" in message and "cannot create" in message
+
+
 # ---------------------------------------------------------------- download
 
 

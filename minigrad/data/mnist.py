@@ -256,7 +256,10 @@ def download_file(
     if not mirrors:
         raise DownloadError(f"could not download {filename}: no mirrors given")
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # a read-only home, or a file where the cache should be
+        raise DownloadError(f"could not download {filename}: cannot create {dest}: {err}") from None
     failures = []
     for mirror in mirrors:
         url = f"{mirror.rstrip('/')}/{filename}"
