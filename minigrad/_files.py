@@ -10,13 +10,19 @@ from typing import BinaryIO
 
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
     """Call `write(binary_file)` on a temporary file beside `path`, then rename it to `path`."""
-    directory, name = os.path.split(os.fspath(path))
+    path = os.fspath(path)
+    directory, name = os.path.split(path)
     if directory and not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot write {os.fspath(path)!r}: no directory {directory!r}")
+        raise FileNotFoundError(f"cannot write {path!r}: no directory {directory!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot write {path!r}: it is a directory")
     # The name cut short: a file name may be 255 bytes, and this one adds 19 characters.
     tmp = os.path.join(directory, f".{name[:200]}.{secrets.token_hex(6)}.part")
-    # Not mkstemp: its files are private (0600) and would stay so after the rename.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        # Not mkstemp: its files are private (0600) and would stay so after the rename.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as e:  # named after the user's path, not the temporary one
+        raise type(e)(e.errno, e.strerror, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

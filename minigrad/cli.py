@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from collections.abc import Callable
 
 # subcommand -> module with `add_arguments(parser)` and `run(args) -> int`
 COMMANDS = {
@@ -15,6 +17,26 @@ COMMANDS = {
     "graph": ("minigrad.viz.cli", "render a computational graph with graphviz"),
     "gradcheck": ("minigrad.gradcheck", "check every registered op's gradients numerically"),
 }
+
+
+def output_path(extensions: tuple[str, ...]) -> Callable[[str], str]:
+    """An argparse type for a file a command will write: checked before any work is done."""
+
+    def parse(path: str) -> str:
+        directory = os.path.dirname(path) or "."
+        if not os.path.isdir(directory):
+            raise argparse.ArgumentTypeError(f"directory {directory!r} does not exist")
+        if os.path.isdir(path):
+            raise argparse.ArgumentTypeError(f"{path!r} is a directory; give a file name in it")
+        if not os.access(directory, os.W_OK):
+            raise argparse.ArgumentTypeError(f"directory {directory!r} is not writable")
+        if not path.lower().endswith(extensions):
+            raise argparse.ArgumentTypeError(
+                f"expected a file name ending in {' or '.join(extensions)}, got {path!r}"
+            )
+        return path
+
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from minigrad import data, nn, optim
 from minigrad import functional as F
+from minigrad.cli import output_path
 from minigrad.engine import Tensor, no_grad
 
 History = dict[str, list[float]]
@@ -176,25 +176,6 @@ def _seed(text: str) -> int:
     return seed
 
 
-def _output(extensions: tuple[str, ...]) -> Callable[[str], str]:
-    # Checked before training so a typo does not cost a whole run.
-    def parse(path: str) -> str:
-        directory = os.path.dirname(path) or "."
-        if not os.path.isdir(directory):
-            raise argparse.ArgumentTypeError(f"directory {directory!r} does not exist")
-        if os.path.isdir(path):
-            raise argparse.ArgumentTypeError(f"{path!r} is a directory; give a file name in it")
-        if not os.access(directory, os.W_OK):
-            raise argparse.ArgumentTypeError(f"directory {directory!r} is not writable")
-        if not path.lower().endswith(extensions):
-            raise argparse.ArgumentTypeError(
-                f"expected a file name ending in {' or '.join(extensions)}, got {path!r}"
-            )
-        return path
-
-    return parse
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `minigrad train`."""
     parser.description = (
@@ -259,13 +240,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=_seed, default=0, help="seeds the weights and the shuffling")
     parser.add_argument(
         "--save",
-        type=_output((".npz",)),
+        type=output_path((".npz",)),
         metavar="MODEL.npz",
         help="save the trained parameters (load with MLP(...).load(path))",
     )
     parser.add_argument(
         "--plot",
-        type=_output((".png", ".svg", ".pdf")),
+        type=output_path((".png", ".svg", ".pdf")),
         metavar="CURVES.png",
         help="plot loss and train/test accuracy per epoch",
     )
@@ -323,16 +304,20 @@ def run(args: argparse.Namespace) -> int:
         eval_sets={"train": (x_train, t_train), "test": (x_test, t_test)},
         progress=not args.quiet,
     )
-    if args.save:
-        model.save(args.save)
-    if args.plot:
-        from minigrad.viz import plot_history  # matplotlib is slow to import: only when asked
-
-        sizes = "-".join(str(n) for n in [x_train.shape[1], *args.hidden, n_classes])
-        title = f"{args.data}: {sizes} {args.activation}, {args.optimizer} lr {lr:g}"
-        plot_history(history, title=title, path=args.plot)
     print(
         f"train accuracy {history['train_acc'][-1]:.4f}  test accuracy "
         f"{history['test_acc'][-1]:.4f}  ({time.perf_counter() - start:.1f} s)"
     )
+    try:  # the paths were checked before training, but a disk can still fill up
+        if args.save:
+            model.save(args.save)
+        if args.plot:
+            from minigrad.viz import plot_history  # matplotlib is slow to import: only if asked
+
+            sizes = "-".join(str(n) for n in [x_train.shape[1], *args.hidden, n_classes])
+            title = f"{args.data}: {sizes} {args.activation}, {args.optimizer} lr {lr:g}"
+            plot_history(history, title=title, path=args.plot)
+    except OSError as e:
+        print(f"minigrad train: error: {e}", file=sys.stderr)
+        return 1
     return 0

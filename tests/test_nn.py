@@ -245,6 +245,23 @@ def test_save_into_a_missing_directory_names_it(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_save_where_no_file_can_be_made_names_the_path_given(tmp_path, monkeypatch):
+    # The error named the hidden temporary file beside it.
+    def refuse(*args):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(PermissionError, match=r"Permission denied: '.*/model.npz'$"):
+        nn.Linear(2, 2).save(tmp_path / "model.npz")
+
+
+def test_save_onto_a_directory_says_so(tmp_path):
+    (tmp_path / "model.npz").mkdir()
+    with pytest.raises(IsADirectoryError, match="model.npz': it is a directory"):
+        nn.Linear(2, 2).save(tmp_path / "model.npz")
+    assert os.listdir(tmp_path) == ["model.npz"]
+
+
 def test_load_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no saved model at .*nothere.npz"):
         nn.Linear(2, 2).load(tmp_path / "nothere.npz")

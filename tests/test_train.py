@@ -232,6 +232,19 @@ def test_save_to_a_directory_is_refused_before_training(tmp_path, capsys):
     assert "is a directory; give a file name in it" in capsys.readouterr().err
 
 
+def test_a_failed_save_after_training_is_an_error_message(tmp_path, monkeypatch, capsys):
+    # It ended in a traceback, and the accuracies were never printed.
+    def full(self, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(nn.Module, "save", full)
+    argv = ["train", *SPIRAL_ARGS, "--iters", "2", "--quiet", "--save", str(tmp_path / "m.npz")]
+    assert cli.main(argv) == 1
+    out, err = capsys.readouterr()
+    final_accuracies(out)
+    assert err.startswith("minigrad train: error:") and "No space left on device" in err
+
+
 def test_data_dir_without_data_mnist_is_an_error_not_ignored(capsys):
     assert cli.main(["train", "--data", "spiral", "--data-dir", "/somewhere"]) == 2
     assert "--data-dir is for --data mnist, not spiral" in capsys.readouterr().err

@@ -535,8 +535,23 @@ def test_cli_errors(tmp_path, capsys):
     assert "three sizes" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["graph", "x", "--out", str(tmp_path / "g.jpeg")])
-    assert "format comes from the extension" in capsys.readouterr().err
-    assert os.listdir(tmp_path) == []
+    assert "expected a file name ending in .svg or .png" in capsys.readouterr().err
+    (tmp_path / "dir.svg").mkdir()
+    with pytest.raises(SystemExit):  # was a traceback from the rename, after the drawing
+        main(["graph", "x", "--out", str(tmp_path / "dir.svg")])
+    assert "is a directory; give a file name in it" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["dir.svg"]
+
+
+def test_cli_reports_a_file_it_cannot_write(tmp_path, monkeypatch, capsys):
+    def refuse(*args):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "open", refuse)
+    assert main(["graph", "x", "--out", str(tmp_path / "g.dot")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("minigrad graph: error:") and "Permission denied" in err
+    assert str(tmp_path / "g.dot") in err
 
 
 # ---------------------------------------------------------------- plots

@@ -10,13 +10,13 @@ The format comes from the extension of --out.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import numpy as np
 
 from minigrad import functional as F
 from minigrad import nn
+from minigrad.cli import output_path
 from minigrad.engine import Tensor
 from minigrad.viz.expr import FUNCTIONS, ExpressionError, parse
 from minigrad.viz.graph import FORMATS, render, trace
@@ -37,20 +37,6 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def _out(path: str) -> str:
-    # Checked up front, so a typo fails before any work is done.
-    extension = os.path.splitext(path)[1][1:].lower()
-    if extension not in FORMATS:
-        raise argparse.ArgumentTypeError(
-            f"the format comes from the extension: expected {', '.join('.' + f for f in FORMATS)}, "
-            f"got {path!r}"
-        )
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        raise argparse.ArgumentTypeError(f"directory {directory!r} does not exist")
-    return path
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `minigrad graph`."""
     parser.description = (
@@ -68,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--out",
-        type=_out,
+        type=output_path(tuple("." + f for f in FORMATS)),
         default="graph.svg",
         metavar="PATH",
         help=f"output file (default graph.svg); the format comes from the extension: "
@@ -152,8 +138,8 @@ def run(args: argparse.Namespace) -> int:
             modules=model,
             collapse=args.collapse,
         )
-    except RuntimeError as e:  # Graphviz's dot is missing; the message says how to install it
-        print(f"minigrad graph: error: {e}", file=sys.stderr)
+    except (RuntimeError, OSError) as e:  # dot is missing (the message says how to install it),
+        print(f"minigrad graph: error: {e}", file=sys.stderr)  # or the file cannot be written
         return 1
     print(f"wrote {args.out}")
     return 0
