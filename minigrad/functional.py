@@ -38,7 +38,7 @@ __all__ = [
 
 def _keepdims_shape(shape: tuple, axis) -> tuple:
     """`shape` with the reduced axes kept as 1 (so a reduced gradient broadcasts back)."""
-    if axis is None:
+    if axis is None or not shape:  # NumPy takes axis 0 or -1 of a 0-d array
         return (1,) * len(shape)
     axes = axis if isinstance(axis, tuple) else (axis,)
     axes = {a % len(shape) for a in axes}
@@ -161,7 +161,7 @@ def _pow_vjp_a(g, y, a, b):
     # b a^(b-1); for a constant b = 0 that is 0 (a^0 is 1), where the formula gives
     # 0 * inf = NaN at a = 0. (An array b keeps the formula: masking its zeros would
     # change the second derivative in b there.)
-    if isinstance(b, int | float) and b == 0:
+    if isinstance(b, int | float | np.generic) and b == 0:
         return g * 0
     return _unbroadcast(g * b * a ** (b - 1), a)
 
@@ -216,7 +216,8 @@ def _matmul_case(draw, t):
     spec=Spec(case=_matmul_case, ref=np.matmul))  # fmt: skip
 def matmul(a, b):
     """a @ b with NumPy's rules (batched, 1-D operands as vectors)."""
-    if np.ndim(a) == 0 or np.ndim(b) == 0:
+    a, b = np.asarray(a), np.asarray(b)  # lists, as np.matmul takes them
+    if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul needs operands with at least one dimension; use mul for scalars")
     ka, kb = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
     if ka != kb:
@@ -283,6 +284,7 @@ def linear(x, w, b=None):
 
     w is (in, out), or (in,) for one output (y = x . w + b, the book's perceptron).
     """
+    x, w = np.asarray(x), np.asarray(w)  # lists, as np.matmul takes them
     if x.ndim == 0 or w.ndim not in (1, 2):
         raise ValueError(
             f"x must have shape (..., in) and w shape (in, out) or (in,), got {x.shape} "
@@ -295,9 +297,12 @@ def linear(x, w, b=None):
     if b is not None and np.shape(b) != w.shape[1:]:  # a (1, out) bias would get an (out,) grad
         raise ValueError(f"the bias must have shape {w.shape[1:]}, got {np.shape(b)}")
     y = np.matmul(x, w)
-    if b is not None:
+    if b is None:
+        return y
+    if np.result_type(y, b) == y.dtype:
         y += b  # y is our own fresh array
-    return y
+        return y
+    return y + b  # a float64 bias for float32 weights, or a float bias for integers
 
 
 # ================================================================ elementwise math
@@ -407,7 +412,7 @@ def _clip_case(draw, t):
     return (draw(t.arrays(shape, avoid=(lo, hi))), lo, hi), {}
 
 
-@op(lambda g, y, x, lo=None, hi=None: g * _inside(_data(x), lo, hi), None, None,
+@op(lambda g, y, x, lo=None, hi=None: _unbroadcast(g * _inside(_data(x), lo, hi), x), None, None,
     spec=Spec(case=_clip_case, wrt=(0,), ref=lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi)))  # fmt: skip
 def clip(x, lo=None, hi=None):
     """x limited to [lo, hi]; the gradient passes only strictly inside the bounds."""
@@ -417,9 +422,9 @@ def clip(x, lo=None, hi=None):
 def _inside(x, lo, hi):
     mask = np.ones(x.shape, dtype=bool)
     if lo is not None:
-        mask &= x > lo
+        mask = mask & (x > lo)  # not &=: array bounds may broadcast x to a larger shape
     if hi is not None:
-        mask &= x < hi
+        mask = mask & (x < hi)
     return mask
 
 
@@ -491,7 +496,9 @@ def relu(x):
 
 
 def _leaky_slope(x, slope):
-    return np.where(_data(x) > 0, 1, slope).astype(_data(x).dtype)
+    x = np.asarray(_data(x))
+    dtype = x.dtype if x.dtype.kind == "f" else np.float64  # integers go to float64, as in exp
+    return np.where(x > 0, 1, slope).astype(dtype)
 
 
 def _leaky_case(draw, t):
@@ -785,8 +792,9 @@ def _sce_vjp(g, y, x, t, saved):
         p = probabilities - t
         p *= scale
     else:
-        p = probabilities * scale
-        p.reshape(-1)[picked] -= scale  # p is fresh, so reshape gives a view
+        # C order, so that reshape gives a view (transposed logits give F-ordered arrays)
+        p = np.multiply(probabilities, scale, order="C")
+        p.reshape(-1)[picked] -= scale
     return p
 
 
@@ -879,7 +887,7 @@ def mean_squared_error(y: TensorLike, t: TensorLike) -> Tensor:
 
 def _binary_case(draw, t):
     shape = draw(t.shapes(min_dims=1))
-    x = draw(t.arrays(shape, low=-4.0, high=4.0, avoid=(0.0,)))
+    x = draw(t.arrays(shape, low=-4.0, high=4.0))
     labels = draw(t.arrays(shape, dtype=bool)).astype(np.float64)
     return (x, labels), {}
 
@@ -889,14 +897,16 @@ def _binary_case(draw, t):
 def sigmoid_cross_entropy(x: TensorLike, t: TensorLike) -> Tensor:
     """Binary cross-entropy of sigmoid(x) against 0/1 labels t, averaged over axis 0.
 
-    Computed as relu(x) - x t + log(1 + exp(-|x|)), which never overflows.
+    Computed as softplus(x) - x t, with softplus(x) = log(exp(0) + exp(x)) as a
+    logsumexp, which never overflows and whose gradient, sigmoid(x), is right at
+    x = 0 (relu(x) + log(1 + exp(-|x|)) has two kinks there, and gave 0, not 1/2).
     """
     data = _data(x)
     if data.shape != np.shape(_data(t)):
         raise ValueError(
             f"sigmoid_cross_entropy: x has shape {data.shape} but t has shape {np.shape(_data(t))}"
         )
-    loss = relu(x) - x * t + log(1 + exp(-abs(x)))
+    loss = logsumexp(stack([np.zeros_like(data), x]), axis=0) - x * t
     return sum(loss) / (data.shape[0] if data.ndim else 1)
 
 
