@@ -606,8 +606,9 @@ def _seed(root: Tensor, grad: TensorLike | None) -> np.ndarray:
     if grad is None:
         if root.data.size != 1:
             raise RuntimeError(
-                f"backward() without a grad argument needs a one-element output, but this tensor "
-                f"has shape {root.shape}; pass grad= an array of that shape (or reduce it, e.g. .sum())"
+                f"without an upstream gradient the output must have one element, but this tensor "
+                f"has shape {root.shape}; pass backward's grad= (grad()'s grad_outputs=) an array "
+                "of that shape, or reduce the output (e.g. .sum())"
             )
         return _ones(root.data.shape, root.data.dtype)
     seed = np.array(_data(grad), dtype=root.dtype)
@@ -759,6 +760,12 @@ def grad(
     for t in (*outputs, *inputs):
         if not isinstance(t, Tensor):
             raise TypeError(f"grad() takes tensors, got {type(t).__name__}")
+    for k, t in enumerate(outputs):
+        if not t.requires_grad:  # else its inputs would get None, as if unrelated
+            raise RuntimeError(
+                f"grad(): output {k} does not require grad: no input of its expression had "
+                "requires_grad=True (or it was computed under no_grad())"
+            )
     results = _backprop(outputs, grad_outputs, retain_graph, create_graph, inputs)
     if create_graph:
         return tuple(results)

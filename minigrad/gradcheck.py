@@ -32,7 +32,8 @@ def numerical_gradient(f: Callable[[Any], Any], x: Any, h: float = 1e-4) -> np.n
     As in the book, x is perturbed in place, so `f` may ignore its argument
     and read the same array (or Tensor) through a closure (`lambda w:
     net.loss(x, t)`). Integer input, which the book's version gets wrong
-    (x + h truncates), is first converted to a float64 copy.
+    (x + h truncates), is first converted to a float64 copy, so then f must
+    use its argument: through a closure it would see no steps, and give 0.
     """
     array = x.data if isinstance(x, Tensor) else x
     if not isinstance(array, np.ndarray) or array.dtype.kind != "f":

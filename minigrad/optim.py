@@ -266,8 +266,9 @@ def gradient_descent(
     path = [x]
     for _ in range(step_num):
         xt = Tensor(x, requires_grad=True)
-        (g,) = _grad(f(xt), xt)
-        if g is not None:  # f does not depend on x: the gradient is zero
+        y = f(xt)
+        (g,) = _grad(y, xt) if isinstance(y, Tensor) and y.requires_grad else (None,)
+        if g is not None:  # else f does not depend on x: the gradient is zero
             x = x - lr * g.data
         path.append(x)
     return (x, np.stack(path)) if history else x

@@ -184,12 +184,64 @@ def test_gradient_at_non_differentiable_points(fn, x, expected):
     assert t.grad.item() == expected
 
 
-def test_the_gradient_of_x_to_the_zero_is_zero_even_at_zero():
+@pytest.mark.parametrize("zero", [0, 0.0, np.float32(0)])  # a NumPy scalar gave NaN
+def test_the_gradient_of_x_to_the_zero_is_zero_even_at_zero(zero):
     # b a^(b-1) gave 0 * inf = NaN at a = 0, with NumPy's divide-by-zero warning.
     x = leaf([0.0, 2.0])
     with np.errstate(all="raise"):
-        F.sum(x**0).backward()
+        F.sum(x**zero).backward()
     np.testing.assert_array_equal(x.grad.data, [0.0, 0.0])
+
+
+def test_sigmoid_cross_entropy_gradient_at_a_zero_logit():
+    # sigmoid(x) - t over N: relu'(0) = abs'(0) = 0 in the old formula gave -t / N.
+    x = leaf([0.0, 0.0, 0.0])
+    F.sigmoid_cross_entropy(x, np.array([0.0, 1.0, 1.0])).backward()
+    np.testing.assert_allclose(x.grad.data, [0.5 / 3, -0.5 / 3, -0.5 / 3])
+
+
+def test_softmax_cross_entropy_on_transposed_logits():
+    # The label entries' -1/N went into a copy for F-ordered probabilities.
+    logits = np.random.default_rng(0).standard_normal((3, 4))
+    labels = np.array([0, 2, 1, 1])
+    a, b = leaf(logits), leaf(logits.T.copy())
+    F.softmax_cross_entropy(a.T, labels).backward()
+    F.softmax_cross_entropy(b, labels).backward()
+    np.testing.assert_allclose(a.grad.data.T, b.grad.data)
+
+
+@pytest.mark.parametrize("reduce", [
+    lambda s: s.sum(axis=0), lambda s: s.max(axis=-1), lambda s: F.logsumexp(s),
+])  # fmt: skip
+def test_reducing_a_0d_tensor_over_its_only_axis(reduce):
+    # NumPy takes axis 0 or -1 of a 0-d array; backward divided by its zero dimensions.
+    s = leaf(2.0)
+    reduce(s).backward()
+    assert s.grad.item() == 1.0
+
+
+def test_clip_with_bounds_that_broadcast_the_input():
+    x = leaf([0.5, 1.5])
+    F.clip(x, np.array([[0.0], [1.0]]), 2.0).sum().backward()  # output (2, 2)
+    np.testing.assert_array_equal(x.grad.data, [1.0, 2.0])
+
+
+def test_linear_follows_numpy_promotion_for_the_bias():
+    x, w = np.ones((1, 2), np.float32), np.ones((2, 1), np.float32)
+    y = F.linear(x, w, np.array([1e-9]))  # float64 bias: was rounded into float32
+    assert y.dtype == np.float64 and y[0, 0] - 2 == pytest.approx(1e-9)
+    y = F.linear(np.array([[1, 2]]), np.array([[1], [1]]), leaf([0.5]))  # was a casting error
+    assert y.dtype == np.float64 and y.item() == 3.5
+
+
+def test_matmul_and_linear_take_lists_as_numpy_does():
+    w = leaf(np.ones((2, 3)))
+    np.testing.assert_array_equal((leaf([[1.0, 2.0]]) @ [[1.0], [1.0]]).data, [[3.0]])
+    np.testing.assert_array_equal(F.linear([[1.0, 1.0]], w).data, [[2.0, 2.0, 2.0]])
+
+
+def test_leaky_relu_of_integers_keeps_the_slope():
+    np.testing.assert_array_equal(F.leaky_relu(np.array([-100, 5])), [-1.0, 5.0])
 
 
 def test_tied_maxima_split_the_gradient_evenly():
@@ -499,6 +551,17 @@ def test_grad_outputs_one_per_output_or_a_clear_error():
     np.testing.assert_array_equal(g.data, [6.0, 6.0])
     with pytest.raises(ValueError, match="grad_outputs has 1 entries for 2 outputs"):
         mg.grad([F.sum(x), F.sum(x * x)], x, grad_outputs=[1.0])
+    with pytest.raises(RuntimeError, match="grad_outputs="):  # it said to pass grad=
+        mg.grad(x * 2, x)
+
+
+def test_grad_of_an_output_that_does_not_require_grad_is_an_error():
+    # It returned (None,), as if x were unrelated; backward() raises here.
+    x = leaf([1.0, 2.0])
+    with mg.no_grad():
+        z = F.sum(x * x)
+    with pytest.raises(RuntimeError, match="output 0 does not require grad"):
+        mg.grad(z, x)
 
 
 def test_mean_squared_error_divides_any_batch_by_n():

@@ -598,6 +598,12 @@ def test_gradient_field_arrows_point_to_the_minimum(tmp_path, no_pyplot_leak):
     assert min(read_png(tmp_path / "field.png")) > 100
 
 
+def test_gradient_field_of_a_constant_function_is_zero(no_pyplot_leak):
+    fig = viz.plot_gradient_field(lambda x: mg.tensor(np.ones(x.shape[1])), num=3)
+    (quiver,) = [c for c in fig.axes[0].collections if isinstance(c, Quiver)]
+    assert not np.any(quiver.U) and not np.any(quiver.V)
+
+
 def test_gradient_field_rejects_a_function_that_mixes_points():
     with pytest.raises(ValueError, match="one per point"):
         viz.plot_gradient_field(lambda x: (x**2).sum())

@@ -112,6 +112,8 @@ def _on_grid(
     z = values.data.reshape(xx.shape)
     if not need_grad:
         return z, None
+    if not values.requires_grad:  # f does not depend on x
+        return z, np.zeros((2, *xx.shape), values.dtype)
     # Points are independent, so the gradient of the sum is every point's gradient.
     (g,) = grad(values.sum(), points)
     return z, g.data.reshape((2, *xx.shape))
