@@ -284,7 +284,8 @@ class Node:
     def release(self, out: Tensor, data_refs: dict[int, DataRef]) -> None:
         """Free the saved inputs, keeping an outline of the graph so it can still be drawn.
 
-        The outline is (output shape, output dtype, output name, inputs), holding
+        The outline is (output shape, output dtype, output name, inputs, a weak
+        reference to the output, drawn as itself while the user holds it), holding
         no arrays: a non-leaf input is remembered as its node, a trainable leaf by
         a weak reference (its owner keeps it alive), a data tensor as a `DataRef`,
         and an array constant as a zero-byte stand-in of the same shape and dtype
@@ -304,7 +305,7 @@ class Node:
                 x = _zero_bytes(x)
             inputs.append(x)
         data = out.data
-        self.outline = (data.shape, data.dtype, out.name, tuple(inputs))
+        self.outline = (data.shape, data.dtype, out.name, tuple(inputs), _ref(out))
         self.inputs = self.arrays = self.saved = None
 
 

@@ -235,6 +235,25 @@ def test_show_data_after_backward_says_which_values_are_gone():
     assert nodes["t0"] == "x\n(2,) float64\nvalue freed by backward"
 
 
+def test_an_intermediate_the_user_holds_is_drawn_with_its_value_and_grad_after_backward():
+    # It was drawn from the outline, "value freed by backward", with no gradient.
+    a = leaf((3,), name="a")
+    h = F.tanh(a)
+    h.name = "h"
+    h.retain_grad()
+    loss = (h * 3).sum()
+    before = viz.to_dot(loss).source
+    loss.backward()
+    assert viz.to_dot(loss).source == before
+    nodes, _ = parse_dot(viz.to_dot(loss, show_data=True, show_grad=True))
+    (label,) = [text for text in nodes.values() if text.startswith("h\n")]
+    assert "freed" not in label and "|grad| 5.20e+00" in label  # |(3, 3, 3)|
+    del h
+    nodes, _ = parse_dot(viz.to_dot(loss, show_data=True))
+    (label,) = [text for text in nodes.values() if text.startswith("h\n")]
+    assert label.endswith("value freed by backward")
+
+
 def test_a_data_tensor_shared_by_two_separate_backwards_is_one_node_while_it_lives():
     x = mg.Tensor(np.array([1.0, 2.0]), name="x")
     w = leaf((2,), name="w")

@@ -212,12 +212,14 @@ def _stand_in(x: Any, stand_ins: dict[int, Tensor]) -> Any:
         return leaf
     if not isinstance(x, Node | weakref.ref):  # a constant
         return x
+    if isinstance(x, Node) and (output := x.outline[4]()) is not None:  # an output still held
+        return output
     if id(x) not in stand_ins:
         if isinstance(x, weakref.ref):  # its owner has dropped it since backward
             t = _wrap(np.zeros(0))
             t.name, t.requires_grad = "(deleted)", True
         else:
-            shape, dtype, name, _ = x.outline
+            shape, dtype, name, _, _ = x.outline
             t = _wrap(np.broadcast_to(np.zeros((), dtype), shape))
             t.name, t._node, t.requires_grad = name, x, True
         stand_ins[id(x)] = stand_ins[id(t)] = t  # by its own id too: trace() asks "freed?"
