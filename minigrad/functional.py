@@ -216,7 +216,7 @@ def _matmul_case(draw, t):
     spec=Spec(case=_matmul_case, ref=np.matmul))  # fmt: skip
 def matmul(a, b):
     """a @ b with NumPy's rules (batched, 1-D operands as vectors)."""
-    a, b = np.asarray(a), np.asarray(b)  # lists, as np.matmul takes them
+    _refuse_lists("matmul", a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul needs operands with at least one dimension; use mul for scalars")
     ka, kb = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
@@ -226,6 +226,16 @@ def matmul(a, b):
             f"!= {kb} (the second's {'only' if b.ndim == 1 else 'second-to-last'} dim)"
         )
     return np.matmul(a, b)
+
+
+def _refuse_lists(name: str, *operands: Any) -> None:
+    # Their VJPs need arrays; as in torch.matmul, a list is an error rather than converted.
+    for v in operands:
+        if isinstance(v, list | tuple):
+            raise TypeError(
+                f"{name} takes arrays or tensors, got a {type(v).__name__}: convert it first "
+                "(np.asarray(...) or mg.tensor(...))"
+            )
 
 
 def _dot_case(draw, t):
@@ -284,7 +294,7 @@ def linear(x, w, b=None):
 
     w is (in, out), or (in,) for one output (y = x . w + b, the book's perceptron).
     """
-    x, w = np.asarray(x), np.asarray(w)  # lists, as np.matmul takes them
+    _refuse_lists("linear", x, w)
     if x.ndim == 0 or w.ndim not in (1, 2):
         raise ValueError(
             f"x must have shape (..., in) and w shape (in, out) or (in,), got {x.shape} "
@@ -299,10 +309,10 @@ def linear(x, w, b=None):
     y = np.matmul(x, w)
     if b is None:
         return y
-    if np.result_type(y, b) == y.dtype:
-        y += b  # y is our own fresh array
-        return y
-    return y + b  # a float64 bias for float32 weights, or a float bias for integers
+    if isinstance(b, np.ndarray) and np.result_type(y, b) != y.dtype:
+        return y + b  # a float64 bias for float32 weights, or a float bias for integers
+    y += b  # y is our own fresh array
+    return y
 
 
 # ================================================================ elementwise math

@@ -234,10 +234,16 @@ def test_linear_follows_numpy_promotion_for_the_bias():
     assert y.dtype == np.float64 and y.item() == 3.5
 
 
-def test_matmul_and_linear_take_lists_as_numpy_does():
+def test_matmul_and_linear_refuse_lists_clearly():
+    # They failed with AttributeError: 'list' object has no attribute 'ndim'.
     w = leaf(np.ones((2, 3)))
-    np.testing.assert_array_equal((leaf([[1.0, 2.0]]) @ [[1.0], [1.0]]).data, [[3.0]])
-    np.testing.assert_array_equal(F.linear([[1.0, 1.0]], w).data, [[2.0, 2.0, 2.0]])
+    with pytest.raises(TypeError, match="matmul takes arrays or tensors, got a list"):
+        leaf([[1.0, 2.0]]) @ [[1.0], [1.0]]
+    with pytest.raises(TypeError, match="linear takes arrays or tensors, got a list"):
+        F.linear([[1.0, 1.0]], w)
+    b = [0.5, 0.5, 0.5]  # a bias may be a list: it takes the weights' dtype, as a number does
+    F.linear(leaf([[1.0, 1.0]]), w, b).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, np.ones((2, 3)))
 
 
 def test_leaky_relu_of_integers_keeps_the_slope():
