@@ -746,8 +746,9 @@ def grad(
     gets None. With `create_graph=True` the gradients are tensors in a graph of
     their own, so they can be differentiated again (Hessian-vector products).
     """
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    # Anything but a list or tuple is one item, so a float gets "grad() takes tensors" below.
+    outputs = list(outputs) if isinstance(outputs, list | tuple) else [outputs]
+    inputs = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, (Tensor, np.ndarray, np.generic, int, float)):

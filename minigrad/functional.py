@@ -309,7 +309,7 @@ def linear(x, w, b=None):
     y = np.matmul(x, w)
     if b is None:
         return y
-    if isinstance(b, np.ndarray) and np.result_type(y, b) != y.dtype:
+    if isinstance(b, np.ndarray) and b.dtype != y.dtype and np.result_type(y, b) != y.dtype:
         return y + b  # a float64 bias for float32 weights, or a float bias for integers
     y += b  # y is our own fresh array
     return y

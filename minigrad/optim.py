@@ -267,7 +267,8 @@ def gradient_descent(
     for _ in range(step_num):
         xt = Tensor(x, requires_grad=True)
         y = f(xt)
-        (g,) = _grad(y, xt) if isinstance(y, Tensor) and y.requires_grad else (None,)
+        constant = isinstance(y, Tensor) and not y.requires_grad  # not a Tensor: grad() raises
+        (g,) = (None,) if constant else _grad(y, xt)
         if g is not None:  # else f does not depend on x: the gradient is zero
             x = x - lr * g.data
         path.append(x)

@@ -365,3 +365,5 @@ def test_gradient_descent_dtypes_and_constant_function():
     assert optim.gradient_descent(book_function, INIT, step_num=3).dtype == np.float64
     x = optim.gradient_descent(lambda x: mg.tensor(1.0), INIT, step_num=3)
     np.testing.assert_array_equal(x, INIT)
+    with pytest.raises(TypeError, match="grad\\(\\) takes tensors, got float"):
+        optim.gradient_descent(lambda x: 1.0, INIT, step_num=3)
