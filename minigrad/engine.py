@@ -665,19 +665,6 @@ def _backprop(
     taken: set[int] = set()  # arrays already given to a .grad (see _own)
     targets = {id(t) for t in wanted} if wanted is not None else None
 
-    def deliver(x: Tensor, g: Any) -> None:
-        if x._node is not None:
-            prev = pending.get(id(x))
-            if prev is None:
-                pending[id(x)] = g
-                heappush(queue, (-x._node.seq, x))
-            else:
-                pending[id(x)] = prev + g
-        elif (entry := leaves.get(id(x))) is not None:
-            entry[1] = entry[1] + g
-        elif targets is None or id(x) in targets:
-            leaves[id(x)] = [x, g]
-
     anomaly = _State.anomaly
     previous_mode = _State.grad_enabled
     _State.grad_enabled = create_graph  # record the backward pass only when asked to
@@ -686,7 +673,7 @@ def _backprop(
             seed = _seed(root, g)  # for a tensor g under create_graph: checks its shape only
             if create_graph:
                 seed = g if isinstance(g, Tensor) else _wrap(seed)
-            deliver(root, seed)
+            _deliver(root, seed, pending, queue, leaves, targets)
 
         while queue:
             t = heappop(queue)[1]
@@ -720,7 +707,7 @@ def _backprop(
                 elif targets is None and x._node is None and id(x) not in leaves:
                     leaves[id(x)] = [x, gx]
                 else:
-                    deliver(x, gx)
+                    _deliver(x, gx, pending, queue, leaves, targets)
             if not retain_graph:
                 node.release(t, data_refs)
     finally:
@@ -731,6 +718,23 @@ def _backprop(
         return None
     found = {id(x): g for x, g in leaves.values()}  # with targets, leaves holds only targets
     return [found.get(id(t)) for t in wanted]  # an input listed twice gets its gradient twice
+
+
+def _deliver(
+    x: Tensor, g: Any, pending: dict, queue: list, leaves: dict, targets: set | None
+) -> None:
+    """Add g to the gradient flowing into x: a non-leaf's waits on the heap, a leaf's in leaves."""
+    if x._node is not None:
+        prev = pending.get(id(x))
+        if prev is None:
+            pending[id(x)] = g
+            heappush(queue, (-x._node.seq, x))
+        else:
+            pending[id(x)] = prev + g
+    elif (entry := leaves.get(id(x))) is not None:
+        entry[1] = entry[1] + g
+    elif targets is None or id(x) in targets:
+        leaves[id(x)] = [x, g]
 
 
 def grad(
