@@ -38,6 +38,7 @@ TensorLike = Any  # a Tensor, an ndarray, or a Python number / nested list
 class _State:
     grad_enabled = True
     anomaly = False
+    tracing = False  # Replay is recording: its inputs require grad only so ops record them
     default_dtype: type = np.float32
 
 
@@ -150,13 +151,16 @@ class Spec:
 class Op:
     """A primitive: a forward on arrays and one VJP per input (None: no gradient)."""
 
-    __slots__ = ("name", "forward", "vjps", "spec", "saves")
+    __slots__ = ("name", "forward", "vjps", "spec", "saves", "no_grad")
 
     def __init__(
         self, name: str, forward: Callable, vjps: Sequence, spec: Spec, saves: bool = False
     ) -> None:
         self.name, self.forward, self.vjps, self.spec = name, forward, vjps, spec
         self.saves = saves
+        # The inputs with no VJP (labels, a condition, a shape); a variadic op has none.
+        rules = () if isinstance(vjps, EachInput) else vjps
+        self.no_grad = tuple(i for i, vjp in enumerate(rules) if vjp is None)
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -243,11 +247,24 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
         return y
     out = _wrap(y if type(y) is np.ndarray else np.asarray(y))
     if record and _State.grad_enabled:
+        if op_.no_grad and not _State.tracing:
+            _refuse_grad(op_, args)
         out.requires_grad = True
         out._node = Node(op_, args, arrays, attrs, saved)
     if _State.anomaly:
         _check_finite(out.data, "forward output", out._node, op_)
     return out
+
+
+def _refuse_grad(op_: Op, args: tuple) -> None:
+    """Stop now, not at backward, if an input the op has no gradient for requires grad."""
+    for i in op_.no_grad:
+        if i < len(args) and isinstance(args[i], Tensor) and args[i].requires_grad:
+            name = list(_signature(op_.forward).parameters)[i]
+            raise RuntimeError(
+                f"{op_.name} has no gradient for its input {i} ({name}), but that tensor "
+                f"requires grad; pass {name} as an array, or as {name}.detach()"
+            )
 
 
 def _tensors_by_position(op_: Op, args: tuple, attrs: dict) -> tuple[tuple, dict]:
@@ -623,24 +640,31 @@ def _store_grad(t: Tensor, g: Any, create_graph: bool, taken: set[int]) -> None:
 
     `taken` holds the arrays already in a `.grad` from this backward, by id.
     """
-    if create_graph:
-        t.grad = g if t.grad is None else t.grad + g
-        return
-    t.grad = _wrap(t.grad.data + g if t.grad is not None else _own(g, taken))
+    if t.grad is not None:
+        t.grad = t.grad + g if create_graph else _wrap(t.grad.data + g)
+    elif create_graph:  # a recorded copy (g * 1) where a plain one would cut the graph
+        t.grad = g if _claim(g.data, taken) else g * 1
+    else:
+        t.grad = _wrap(_own(g, taken))
 
 
 def _own(g: np.ndarray, taken: set[int]) -> np.ndarray:
-    """g, or a copy of it if it is read-only or its memory is already another gradient's.
+    """g, or a copy of it if it is read-only or its memory is already another gradient's."""
+    return g if _claim(g, taken) else np.array(g)
+
+
+def _claim(g: np.ndarray, taken: set[int]) -> bool:
+    """Whether g can be a `.grad` as it is: writable, and sharing no memory with another.
 
     `add` hands one array to both its inputs, and `reshape` a view of its
-    upstream gradient; without the copy, scaling one `.grad` in place (clipping
+    upstream gradient; without a copy, scaling one `.grad` in place (clipping
     by hand) would change another.
     """
     base = g if g.base is None else g.base  # a view's base is the array that owns the memory
     if not g.flags.writeable or id(base) in taken:  # read-only: a broadcast view, a NumPy scalar
-        return np.array(g)
+        return False
     taken.add(id(base))
-    return g
+    return True
 
 
 def _backprop(

@@ -36,7 +36,15 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.engine import Tensor, _ones, _store_grad, _toposort, _wrap, enable_grad
+from minigrad.engine import (
+    Tensor,
+    _ones,
+    _State,
+    _store_grad,
+    _toposort,
+    _wrap,
+    enable_grad,
+)
 
 
 class Replay:
@@ -53,8 +61,12 @@ class Replay:
         placeholders = [_wrap(a) for a in arrays]
         for p in placeholders:
             p.requires_grad = True  # so every op on an input is recorded (never backpropagated)
-        with enable_grad():
-            loss = fn(*placeholders)
+        tracing, _State.tracing = _State.tracing, True
+        try:
+            with enable_grad():
+                loss = fn(*placeholders)
+        finally:
+            _State.tracing = tracing
         if not isinstance(loss, Tensor) or loss._node is None or loss.data.size != 1:
             raise TypeError("Replay: fn must return a one-element Tensor computed by ops")
 

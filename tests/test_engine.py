@@ -395,13 +395,29 @@ def test_retain_graph_allows_a_second_backward():
 def test_a_backward_that_fails_part_way_leaves_every_grad_as_it_was():
     a, b = leaf([1.0, 2.0]), leaf([3.0])
     a.grad = mg.Tensor(np.array([10.0, 10.0]))
-    labels = leaf([[0.0, 1.0]])  # labels that require grad: the loss has no gradient for them
-    ce = F.softmax_cross_entropy(leaf([[0.5, -0.5]]), labels)
-    loss = (a * a).sum() + b.sum() + ce  # recorded after ce, so backprop reaches a and b first
-    with pytest.raises(RuntimeError, match="no gradient for its input 1"):
+    root = F.sqrt(leaf([0.0])).sum()  # sqrt'(0) is inf: anomaly mode stops backward there
+    loss = (a * a).sum() + b.sum() + root  # recorded after root, so backprop reaches a and b first
+    with mg.detect_anomaly(), pytest.raises(mg.AnomalyError, match="sqrt"):
         loss.backward()
     np.testing.assert_array_equal(a.grad.data, [10.0, 10.0])
     assert b.grad is None
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda x, c: F.where(c, x, 0.0), "input 0 (cond)"),
+        (lambda x, c: F.clip(x, lo=c), "input 1 (lo)"),
+        (lambda x, c: F.softmax_cross_entropy(x.reshape((1, 2)), c.reshape((1, 2))), "input 1 (t)"),
+    ],
+)
+def test_an_input_with_no_gradient_that_requires_grad_is_refused_at_the_forward(call, name):
+    # Not at backward, after the whole forward pass and maybe a long training step.
+    x, c = leaf([0.5, -0.5]), leaf([1.0, 0.0])
+    with pytest.raises(RuntimeError, match=rf"no gradient for its {re.escape(name)}.*detach"):
+        call(x, c)
+    call(x, c.detach()).sum().backward()  # as the message says
+    assert x.grad is not None
 
 
 def test_backprop_order_follows_recording_not_input_position():
@@ -438,6 +454,21 @@ def test_newtons_method_with_second_derivatives():
         gx.backward()
         x = leaf(x.data - gx.data / x.grad.data)
     assert x.item() == pytest.approx(1.0, abs=1e-10)
+
+
+def test_create_graph_gives_each_leaf_a_grad_of_its_own():
+    # add hands one gradient to both inputs: x.grad and y.grad were one tensor, and after a
+    # one-element root it was the read-only seed, so neither could be changed in place.
+    x, y, z = leaf([1.0, 2.0]), leaf([3.0, 4.0]), leaf([2.0, 5.0])
+    (x + y).sum().backward(create_graph=True)
+    x.grad.data *= 3
+    np.testing.assert_array_equal(y.grad.data, [1.0, 1.0])
+    x.grad = y.grad = None
+    ((x + y) * z).sum().backward(create_graph=True)
+    assert not np.shares_memory(x.grad.data, y.grad.data)
+    for g in (x.grad, y.grad):  # each still in the graph: d/dz sum(g^2) = 2 z
+        (dz,) = mg.grad((g * g).sum(), z, retain_graph=True)
+        np.testing.assert_allclose(dz.data, 2 * z.data)
 
 
 def test_create_graph_keeps_float32_with_a_number_base():
