@@ -135,6 +135,7 @@ class Spec:
     arrays with values in [low, high] kept away from the points in `avoid`.
     `wrt` lists the argument positions to differentiate (default: every float
     array). `ref` is an independent NumPy reference for the forward.
+    `keeps_dtype` is False for an op whose output dtype is an argument (astype).
     """
 
     arity: int = 1
@@ -146,6 +147,7 @@ class Spec:
     ref: Callable[..., Any] | None = None
     twice: bool = True
     differentiable: bool = True
+    keeps_dtype: bool = True
 
 
 class Op:
@@ -239,7 +241,8 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
         y = op_.forward(*arrays, **attrs) if attrs else op_.forward(*arrays)
     except ValueError as e:
         shapes = ", ".join(str(a.shape) for a in arrays if isinstance(a, np.ndarray))
-        raise ValueError(f"{op_.name}: {e} (input shapes: {shapes})") from None
+        message = str(e) if str(e).startswith(f"{op_.name}: ") else f"{op_.name}: {e}"
+        raise ValueError(f"{message} (input shapes: {shapes})") from None
     saved = None
     if op_.saves:
         y, saved = y
@@ -537,6 +540,9 @@ class Tensor:
     def flatten(self) -> Tensor:
         return F.reshape(self, (-1,))
 
+    def astype(self, dtype: Any) -> Tensor:
+        return F.astype(self, dtype)
+
     exp = lambda self: F.exp(self)
     log = lambda self: F.log(self)
     sqrt = lambda self: F.sqrt(self)
@@ -722,8 +728,8 @@ def _backprop(
                 gx = vjp(g, y, *args, **attrs) if attrs else vjp(g, y, *args)
                 if anomaly:
                     _check_finite(_data(gx), f"gradient for input {i}", node, node.op)
-                if not create_graph and gx.dtype is not x.data.dtype:
-                    gx = gx.astype(x.data.dtype)  # a float32 input gets a float32 gradient
+                if gx.dtype is not x.data.dtype:  # a float32 input gets a float32 gradient
+                    gx = gx.astype(x.data.dtype)  # under create_graph, a recorded F.astype
                 # deliver's two usual cases, inlined: a non-leaf's first gradient, a leaf's first
                 if x._node is not None and id(x) not in pending:
                     pending[id(x)] = gx

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import math
 from functools import partial
 from typing import Any
 
@@ -29,7 +30,7 @@ __all__ = [
     "sigmoid", "relu", "leaky_relu", "step",
     "softmax", "log_softmax", "logsumexp",
     "sum", "mean", "max", "min",
-    "reshape", "transpose", "broadcast_to", "sum_to", "getitem", "concat", "stack",
+    "reshape", "transpose", "astype", "broadcast_to", "sum_to", "getitem", "concat", "stack",
     "linear", "dropout",
     "mean_squared_error", "cross_entropy_error", "softmax_cross_entropy",
     "sigmoid_cross_entropy", "accuracy",
@@ -151,19 +152,27 @@ def neg(x):
     return np.negative(x)
 
 
-def _log_base(a):
-    # For a number base (2 ** x), log as a Python float: log() on it gives a NumPy float64
-    # scalar, which turned a float32 gradient float64 under create_graph.
-    return float(np.log(a)) if isinstance(a, int | float) else log(a)
-
-
 def _pow_vjp_a(g, y, a, b):
-    # b a^(b-1); for a constant b = 0 that is 0 (a^0 is 1), where the formula gives
-    # 0 * inf = NaN at a = 0. (An array b keeps the formula: masking its zeros would
-    # change the second derivative in b there.)
-    if isinstance(b, int | float | np.generic) and b == 0:
-        return g * 0
-    return _unbroadcast(g * b * a ** (b - 1), a)
+    # b a^(b-1); where b = 0 that is 0 (a^0 is 1), but at a = 0 the formula gives
+    # 0 * inf = NaN. For an array b, a is taken as 1 at those points only, which leaves
+    # every derivative elsewhere (the second one in b included) as the formula has it.
+    if isinstance(b, int | float | np.generic):
+        return g * 0 if b == 0 else _unbroadcast(g * b * a ** (b - 1), a)
+    both_zero = (_data(a) == 0) & (_data(b) == 0)
+    base = where(both_zero, 1, a) if both_zero.any() else a
+    return _unbroadcast(g * b * base ** (b - 1), a)
+
+
+def _pow_vjp_b(g, y, a, b):
+    # a^b log a. Where a = 0 and b >= 0, a^b does not change with b (it is 0, or 1 at
+    # b = 0; PyTorch's gradient is 0 there too), but the formula gives 0 * -inf = NaN:
+    # log 1 = 0 is taken instead.
+    if isinstance(a, int | float):  # a number base (2 ** x): its log as a Python float, as
+        # a NumPy float64 scalar would turn a float32 gradient float64 under create_graph
+        return _unbroadcast(g * y * float(np.log(a if a != 0 else 1)), b)
+    zero_base = (_data(a) == 0) & (_data(b) >= 0)
+    base = where(zero_base, 1, a) if zero_base.any() else a
+    return _unbroadcast(g * y * log(base), b)
 
 
 def _pow_case(draw, t):
@@ -174,8 +183,7 @@ def _pow_case(draw, t):
     ), {}
 
 
-@op(_pow_vjp_a,
-    lambda g, y, a, b: _unbroadcast(g * y * _log_base(a), b),
+@op(_pow_vjp_a, _pow_vjp_b,
     spec=Spec(case=_pow_case, ref=lambda a, b: np.exp(b * np.log(a))))  # fmt: skip
 def pow(a, b):
     """a ** b, broadcasting (for a gradient with respect to b, a must be positive)."""
@@ -465,6 +473,8 @@ def sigmoid(x):
     # precision anyway) costs less than np.errstate's 2.5 us; above, the cap costs more
     # (75 us, a quarter of exp's own time, at 100x1000).
     x = np.asarray(x)  # a list or a Python number, as NumPy's own ufuncs take them
+    if x.dtype == np.float16:  # exp(-x) overflows float16 below x = -11, where sigmoid is 1.7e-5
+        return sigmoid.op.forward(x.astype(np.float32)).astype(np.float16)
     z = np.asarray(np.negative(x) if x.dtype.kind == "f" else np.negative(x, dtype=np.float64))
     if z.size < _CAP_BELOW:
         np.minimum(z, _exp_cap(z.dtype), out=z)
@@ -551,7 +561,7 @@ def _softmax_ref(x, axis=-1):
     spec=Spec(case=_axis_case, ref=_softmax_ref))  # fmt: skip
 def softmax(x, axis=-1):
     """exp(x_k) / sum_i exp(x_i) along axis, shifted by the max so it cannot overflow."""
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    e = np.exp(x - _shift(x, axis))
     e /= e.sum(axis=axis, keepdims=True)
     return e
 
@@ -563,8 +573,16 @@ def log_softmax(x, axis=-1):
     return x - _logsumexp(x, axis, keepdims=True)
 
 
+def _shift(x, axis):
+    """x's max along axis, kept as a length-1 axis: what exp's argument is shifted by."""
+    if x.size == 0:  # NumPy's max has no identity; over nothing, it is -inf
+        dtype = x.dtype if x.dtype.kind == "f" else np.float64
+        return np.full(np.sum(x, axis=axis, keepdims=True).shape, -np.inf, dtype)
+    return x.max(axis=axis, keepdims=True)
+
+
 def _logsumexp(x, axis, keepdims):
-    m = x.max(axis=axis, keepdims=True)
+    m = _shift(x, axis)
     finite = np.isfinite(m)
     if not finite.all():  # shift such rows by 0: all -inf gives log 0 = -inf, not -inf - -inf
         m = np.where(finite, m, 0)
@@ -646,6 +664,19 @@ def reshape(x, shape):
     return np.reshape(x, shape)
 
 
+def _astype_case(draw, t):
+    # float64 to float64: central differences cannot check a rounding cast. The float32
+    # cases have their own tests.
+    return (draw(t.arrays(draw(t.shapes()))),), {"dtype": np.float64}
+
+
+@op(lambda g, y, x, dtype: astype(g, _data(x).dtype), None,
+    spec=Spec(case=_astype_case, wrt=(0,), ref=lambda x, dtype: x.astype(dtype), keeps_dtype=False))  # fmt: skip
+def astype(x, dtype):
+    """x converted to dtype (np.ndarray.astype); the gradient is converted back."""
+    return np.asarray(x).astype(dtype)
+
+
 def _transpose_vjp(g, y, x, axes=None):
     if axes is None:
         return g.transpose()
@@ -691,9 +722,13 @@ def _scatter_ref(x, shape, index):
 
 
 def _concat_vjp(i, g, y, *xs, axis=0):
+    shapes = [np.shape(x) for x in xs]  # an input may be a list
+    if axis is None:  # np.concatenate flattened every input first
+        start = builtins.sum(math.prod(shape) for shape in shapes[:i])
+        return g[start : start + math.prod(shapes[i])].reshape(shapes[i])
     axis = axis % y.ndim
-    start = builtins.sum(x.shape[axis] for x in xs[:i])
-    return g[(slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),)]
+    start = builtins.sum(shape[axis] for shape in shapes[:i])
+    return g[(slice(None),) * axis + (slice(start, start + shapes[i][axis]),)]
 
 
 def _stack_vjp(i, g, y, *xs, axis=0):
