@@ -231,6 +231,21 @@ def test_location_chain_explicit_beats_env_beats_cache(monkeypatch, tmp_path):
     assert train_label() == 3
 
 
+def test_a_directory_with_only_some_files_is_an_error_not_mixed_with_another(tmp_path):
+    # Its train files were paired with the cache's test files (and images could be paired
+    # with another copy's labels) without a word.
+    fake_mnist(tmp_path / "cache" / "mnist", label=3)
+    fake_mnist(tmp_path / "mine", label=1)
+    for name in mnist.FILES["test"]:
+        (tmp_path / "mine" / f"{name}.gz").unlink()
+    _, t = mnist.MNIST(train=True, data_dir=tmp_path / "mine", download=False).arrays
+    assert set(t) == {1}  # one split needs only its own two files
+    with pytest.raises(FileNotFoundError, match="holds only some") as err:
+        load_mnist(data_dir=tmp_path / "mine", download=False)
+    assert str(tmp_path / "mine") in str(err.value)
+    assert all(name in str(err.value) for name in mnist.FILES["test"])
+
+
 def test_load_mnist_options_on_small_files(tmp_path):
     arrays = fake_mnist(tmp_path / "d")
     (x, t), (xt, tt) = load_mnist(data_dir=tmp_path / "d")
@@ -261,6 +276,9 @@ def test_missing_files_message_lists_files_dirs_and_fixes(monkeypatch, tmp_path)
         assert str(directory) in message
     assert "does not exist" in message
     assert "download=False" in message
+    (tmp_path / "a_file").write_bytes(b"")  # was listed as "does not exist" too
+    with pytest.raises(FileNotFoundError, match="a_file \\(data_dir argument, not a directory\\)"):
+        load_mnist(data_dir=tmp_path / "a_file", download=False)
     assert "MINIGRAD_DATA_DIR" in message and "data_dir=" in message
 
 

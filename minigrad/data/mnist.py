@@ -184,11 +184,10 @@ def search_dirs(data_dir: str | os.PathLike | None = None) -> list[tuple[Path, s
     return dirs
 
 
-def _find(name: str, dirs: list[tuple[Path, str]]) -> Path | None:
-    for directory, _ in dirs:
-        for candidate in (directory / f"{name}.gz", directory / name):
-            if candidate.is_file():
-                return candidate
+def _find(name: str, directory: Path) -> Path | None:
+    for candidate in (directory / f"{name}.gz", directory / name):
+        if candidate.is_file():
+            return candidate
     return None
 
 
@@ -201,17 +200,33 @@ def locate_mnist(
     """Paths of the MNIST files with these base names, downloading missing ones if allowed
     (with a progress bar unless `progress=False`).
 
+    All of them come from one directory: the first of `search_dirs` that holds
+    them all. A directory before the cache that holds only some is an error, as
+    is one file of them missing everywhere (unless it can be downloaded into the
+    cache): images and labels from different copies could be silently mismatched.
     Raises `FileNotFoundError` naming the missing files, every directory
     searched, why nothing was downloaded, and how to provide the files.
     """
     dirs = search_dirs(data_dir)
-    found = {name: _find(name, dirs) for name in names}
+    for directory, origin in dirs[:-1]:
+        found = {name: _find(name, directory) for name in names}
+        missing = [name for name in names if found[name] is None]
+        if not missing:
+            return [found[name] for name in names]
+        if len(missing) < len(names):
+            raise FileNotFoundError(
+                f"{directory} ({origin}) holds only some of the MNIST files needed: "
+                f"{', '.join(missing)} (.gz or uncompressed) missing. Put them all in one "
+                "directory; images and labels from different copies could be mismatched."
+            )
+    cache = dirs[-1][0]
+    found = {name: _find(name, cache) for name in names}
     reason = "Nothing was downloaded because download=False."
     if download:
         try:
             for name in names:
                 if found[name] is None:
-                    found[name] = download_file(f"{name}.gz", dirs[-1][0], MIRRORS, MD5, progress)
+                    found[name] = download_file(f"{name}.gz", cache, MIRRORS, MD5, progress)
         except DownloadError as err:
             reason = f"The download failed: {err}"
     missing = [name for name in names if found[name] is None]
@@ -220,9 +235,13 @@ def locate_mnist(
     return [found[name] for name in names]
 
 
+def _not_a_directory(path: Path) -> str:
+    return ", not a directory" if path.exists() else ", does not exist"
+
+
 def _missing_message(missing: list[str], dirs: list[tuple[Path, str]], reason: str) -> str:
     looked = "\n".join(
-        f"  {d} ({origin}{'' if d.is_dir() else ', does not exist'})" for d, origin in dirs
+        f"  {d} ({origin}{'' if d.is_dir() else _not_a_directory(d)})" for d, origin in dirs
     )
     every = ", ".join(f"{name}.gz" for pair in FILES.values() for name in pair)
     return (
