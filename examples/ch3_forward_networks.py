@@ -11,6 +11,7 @@ the weights that part is skipped, and without the MNIST files it uses the
     python examples/ch3_forward_networks.py [--out DIR] [--show] [--weights NPZ] [--data-dir DIR]
 """
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,26 @@ def three_layer_network(x, network):
     return F.linear(z2, network["W3"], network["b3"])
 
 
+BOOK_KEYS = ("W1", "b1", "W2", "b2", "W3", "b3")
+
+
+def read_weights(path):
+    """The book's sample weights, W1 (784, 50), W2 (50, 100), W3 (100, 10) and biases, or None
+    (having said why) if the file is not such an .npz."""
+    if not zipfile.is_zipfile(path):  # np.load would call any other bytes "pickled data"
+        print(f"skipped: {path} is not an .npz (zip) archive of the book's sample weights")
+        return None
+    with np.load(path, allow_pickle=False) as npz:
+        missing = [k for k in BOOK_KEYS if k not in npz.files]
+        if missing:
+            print(
+                f"skipped: {path} holds {', '.join(npz.files)}, not the book's sample weights "
+                f"(missing {', '.join(missing)}; a model saved by minigrad train has other names)"
+            )
+            return None
+        return {k: mg.Tensor(npz[k]) for k in BOOK_KEYS}
+
+
 def mnist_inference(args):
     """Section 3.6.2-3.6.3: the book's sample weights on the MNIST test set."""
     if not args.weights.is_file():
@@ -36,8 +57,9 @@ def mnist_inference(args):
             "  (they come with the book's code; pass --weights sample_weight.npz)"
         )
         return
-    with np.load(args.weights) as npz:  # W1 (784, 50), W2 (50, 100), W3 (100, 10) and biases
-        network = {k: mg.Tensor(npz[k]) for k in npz.files}
+    network = read_weights(args.weights)
+    if network is None:
+        return
     try:
         (x_train, t_train), (x_test, t_test) = data.load_mnist(
             normalize=True, flatten=True, data_dir=args.data_dir, download=False
@@ -46,6 +68,9 @@ def mnist_inference(args):
             f"x_train {x_train.shape}, t_train {t_train.shape}, "
             f"x_test {x_test.shape}, t_test {t_test.shape}"
         )
+    except data.CorruptFileError as e:  # files that are there but wrong: say so, use no others
+        print(f"skipped: {e}")
+        return
     except FileNotFoundError:
         (_, _), (x_test, t_test) = data.load_mnist_subset()
         print(

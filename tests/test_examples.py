@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from minigrad.data import mnist
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
 SAMPLE_WEIGHTS = SHARED / "book-sample-weights" / "sample_weight.npz"
@@ -154,6 +156,25 @@ def test_ch3_runs_without_the_shared_datasets(tmp_path):
     out = run(tmp_path, "ch3_forward_networks.py", "--weights", str(tmp_path / "none.npz"))
     assert "skipped: the book's sample weights are not at" in out
     assert "softmax([0.3, 2.9, 4.0])" in out
+
+
+def test_ch3_says_what_is_wrong_with_its_weights_and_data(tmp_path):
+    """Tracebacks before: np.load's "pickled data" on a non-zip file, KeyError 'W1' on a
+    model saved by `minigrad train`, CorruptFileError on a bad MNIST file."""
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    np.savez(tmp_path / "model.npz", **{"layers.0.W": np.zeros((2, 2))})
+    out = run(tmp_path, "ch3_forward_networks.py", "--weights", str(tmp_path / "junk.npz"))
+    assert "junk.npz is not an .npz (zip) archive of the book's sample weights" in out
+    out = run(tmp_path, "ch3_forward_networks.py", "--weights", str(tmp_path / "model.npz"))
+    assert "model.npz holds layers.0.W, not the book's sample weights (missing W1" in out
+    shapes = {"W1": (784, 50), "b1": (50,), "W2": (50, 100), "b2": (100,), "W3": (100, 10)}
+    np.savez(tmp_path / "book.npz", b3=np.zeros(10), **{k: np.zeros(s) for k, s in shapes.items()})
+    for pair in mnist.FILES.values():
+        for name in pair:
+            (tmp_path / f"{name}.gz").write_bytes(b"not gzip")
+    args = ("--weights", str(tmp_path / "book.npz"), "--data-dir", str(tmp_path))
+    out = run(tmp_path, "ch3_forward_networks.py", *args)
+    assert "skipped: " in out and "has magic number" in out and "Accuracy" not in out
 
 
 @pytest.mark.skipif(not SAMPLE_WEIGHTS.is_file(), reason=f"no sample weights in {SHARED}")
