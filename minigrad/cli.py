@@ -30,10 +30,12 @@ def output_path(extensions: tuple[str, ...]) -> Callable[[str], str]:
             raise argparse.ArgumentTypeError(f"{path!r} is a directory; give a file name in it")
         if not os.access(directory, os.W_OK):
             raise argparse.ArgumentTypeError(f"directory {directory!r} is not writable")
-        if not path.lower().endswith(extensions):
-            raise argparse.ArgumentTypeError(
-                f"expected a file name ending in {' or '.join(extensions)}, got {path!r}"
-            )
+        name, extension = os.path.splitext(os.path.basename(path))
+        if extension.lower() not in extensions:
+            expected = f"expected a file name ending in {' or '.join(extensions)}"
+            if name.lower() in extensions:  # splitext takes ".svg" alone for a name
+                raise argparse.ArgumentTypeError(f"{expected}; {path!r} has no name before it")
+            raise argparse.ArgumentTypeError(f"{expected}, got {path!r}")
         return path
 
     return parse

@@ -964,13 +964,16 @@ def _accuracy_case(draw, t):
 @register(Spec(case=_accuracy_case, differentiable=False,
                ref=lambda y, t: np.count_nonzero(np.argmax(y, axis=1) == t) / len(t)))  # fmt: skip
 def accuracy(y: TensorLike, t: Any) -> float:
-    """Fraction of rows whose argmax matches the label (indices or one-hot). No gradient."""
+    """Fraction of rows whose argmax matches the label (indices or one-hot). No gradient.
+
+    Labels are checked as the losses check them: a label out of range would
+    otherwise only show as a low accuracy.
+    """
     y, t = np.asarray(_data(y)), np.asarray(_data(t))
-    pred = y.argmax(axis=-1)
+    _check_labels("accuracy", y, t)
     if t.shape == y.shape:
         t = t.argmax(axis=-1)
-    if pred.shape != t.shape:
-        raise ValueError(
-            f"accuracy: predictions have shape {pred.shape} but labels have shape {t.shape}"
-        )
-    return float(np.mean(pred == t))
+    elif t.size and (t.min() < 0 or t.max() >= y.shape[-1]):
+        bad = t[(t < 0) | (t >= y.shape[-1])].flat[0]
+        raise ValueError(f"accuracy: labels must be in [0, {y.shape[-1]}), got {bad}")
+    return float(np.mean(y.argmax(axis=-1) == t))

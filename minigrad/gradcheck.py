@@ -12,6 +12,7 @@ compares one random projection u^T J v instead, for large inputs.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -317,14 +318,14 @@ def run(args: argparse.Namespace) -> int:
     names = args.ops or sorted(OPS)
     unknown = [n for n in names if n not in OPS]
     if unknown:
-        print(f"unknown op(s): {', '.join(unknown)}; registered: {', '.join(sorted(OPS))}")
+        _error(f"unknown op(s): {', '.join(unknown)}; registered: {', '.join(sorted(OPS))}")
         return 2
     if args.examples < 1:
-        print("--examples must be at least 1")
+        _error("--examples must be at least 1")
         return 2
     skipped = [n for n in names if not OPS[n].spec.differentiable]
     if args.ops and len(skipped) == len(names):
-        print(f"nothing to check: no gradient to compare for {', '.join(skipped)}")
+        _error(f"nothing to check: no gradient to compare for {', '.join(skipped)}")
         return 2
     print(
         f"{'op':24} {'order':>5} {'shapes tried':>12} {'max abs err':>12} {'max rel err':>12}  result"
@@ -347,3 +348,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipped, not differentiable: {', '.join(skipped)}")
     print(f"{failed} failed" if failed else "all passed")
     return 1 if failed else 0
+
+
+def _error(message: str) -> None:
+    print(f"minigrad gradcheck: error: {message}", file=sys.stderr)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numbers
 import os
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
@@ -177,6 +177,16 @@ class Module:
         an error when `strict`, and returned otherwise. Nothing is changed
         unless every check passes.
         """
+        if not isinstance(state, Mapping):
+            hint = (
+                "; to read a saved file, use .load(path)"
+                if isinstance(state, str | os.PathLike)
+                else ""
+            )
+            raise TypeError(
+                f"load_state_dict takes a dict of arrays by name (as state_dict() gives), got "
+                f"{type(state).__name__}{hint}"
+            )
         params = dict(self.named_parameters())
         missing = [k for k in params if k not in state]
         unexpected = [k for k in state if k not in params]

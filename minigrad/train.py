@@ -52,8 +52,7 @@ def train_step(
 
 def evaluate(model: nn.Module, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
     """Accuracy of `model` on arrays x and labels t, in eval mode, recording no graph."""
-    if len(x) == 0:
-        raise ValueError("cannot evaluate on an empty set: x has no samples")
+    _check_set("x", x, t)
     was_training = model.training
     model.eval()
     correct = 0.0
@@ -65,6 +64,13 @@ def evaluate(model: nn.Module, x: np.ndarray, t: np.ndarray, batch_size: int = 1
     finally:
         model.train(was_training)
     return correct / len(x)
+
+
+def _check_set(name: str, x: Any, t: Any) -> None:
+    if len(x) == 0:
+        raise ValueError(f"cannot evaluate on an empty set: {name} has no samples")
+    if len(x) != len(t):
+        raise ValueError(f"{name} has {len(x)} samples but {len(t)} labels")
 
 
 def fit(
@@ -100,6 +106,8 @@ def fit(
     if iters is not None:
         epochs = math.ceil(iters / steps_per_epoch)
     eval_sets = eval_sets or {}
+    for name, (x_eval, t_eval) in eval_sets.items():  # now, not after the first epoch
+        _check_set(f"eval set {name!r}", x_eval, t_eval)
     history: History = {"epoch": [], "loss": [], "batch_loss": []}
     history.update({f"{name}_acc": [] for name in eval_sets})
     model.train()
@@ -148,7 +156,8 @@ def _positive(kind: type) -> Callable[[str], Any]:
             what = "an integer" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
         if not (value > 0 and math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+            what = "> 0" if kind is int else "a finite number > 0"
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
         return value
 
     return parse
@@ -176,6 +185,15 @@ def _seed(text: str) -> int:
     return seed
 
 
+class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none or the help gives it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "(default" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `minigrad train`."""
     parser.description = (
@@ -183,7 +201,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(784-50-10, sigmoid, 0.01*randn init, SGD, batch 100) on the embedded MNIST subset, "
         f"lr {DEFAULT_LR['sgd']}, {DEFAULT_EPOCHS} epochs."
     )
-    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
+    parser.formatter_class = _HelpWithDefaults
     parser.add_argument(
         "--data",
         choices=("subset", "mnist", "spiral"),
@@ -200,7 +218,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hidden",
         type=_hidden,
-        default=(50,),
+        default="50",  # a string default goes through type= too, and shows as typed
         metavar="N[,N...]",
         help="hidden layer sizes, e.g. 50 or 100,100",
     )
@@ -242,7 +260,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--save",
         type=output_path((".npz",)),
         metavar="MODEL.npz",
-        help="save the trained parameters (load with MLP(...).load(path))",
+        help="save the trained parameters (the command prints the nn.MLP(...).load call)",
     )
     parser.add_argument(
         "--plot",
@@ -286,10 +304,12 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, data.CorruptFileError) as e:  # the message says which file and what to do
         print(f"minigrad train: error: {e}", file=sys.stderr)
         return 1
-    n_classes = int(t_train.max()) + 1
-    model = nn.MLP(
-        [x_train.shape[1], *args.hidden, n_classes], args.activation, args.init, rng=args.seed
-    )
+    empty = [name for name, x in (("training", x_train), ("test", x_test)) if len(x) == 0]
+    if empty:
+        print(f"minigrad train: error: the {' and '.join(empty)} set is empty", file=sys.stderr)
+        return 1
+    sizes = [x_train.shape[1], *args.hidden, int(t_train.max()) + 1]
+    model = nn.MLP(sizes, args.activation, args.init, rng=args.seed)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     optimizer = _optimizer(args.optimizer, model.parameters(), lr)
     loader = data.DataLoader(
@@ -308,16 +328,30 @@ def run(args: argparse.Namespace) -> int:
         f"train accuracy {history['train_acc'][-1]:.4f}  test accuracy "
         f"{history['test_acc'][-1]:.4f}  ({time.perf_counter() - start:.1f} s)"
     )
-    try:  # the paths were checked before training, but a disk can still fill up
-        if args.save:
-            model.save(args.save)
-        if args.plot:
-            from minigrad.viz import plot_history  # matplotlib is slow to import: only if asked
+    # The paths were checked before training, but a disk can still fill up; a failed
+    # save must not cost the plot, nor the other way round.
+    failed = False
+    if args.save:
+        if _write(model.save, args.save):
+            print(
+                f"saved to {args.save}; load with nn.MLP({sizes}, {args.activation!r}).load(path)"
+            )
+        else:
+            failed = True
+    if args.plot:
+        from minigrad.viz import plot_history  # matplotlib is slow to import: only if asked
 
-            sizes = "-".join(str(n) for n in [x_train.shape[1], *args.hidden, n_classes])
-            title = f"{args.data}: {sizes} {args.activation}, {args.optimizer} lr {lr:g}"
-            plot_history(history, title=title, path=args.plot)
+        shape = "-".join(str(n) for n in sizes)
+        title = f"{args.data}: {shape} {args.activation}, {args.optimizer} lr {lr:g}"
+        failed |= not _write(lambda path: plot_history(history, title=title, path=path), args.plot)
+    return 1 if failed else 0
+
+
+def _write(save: Callable[[Any], Any], path: Any) -> bool:
+    """save(path), reporting an OSError as the command's error; whether it worked."""
+    try:
+        save(path)
     except OSError as e:
         print(f"minigrad train: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+        return False
+    return True

@@ -733,14 +733,18 @@ def test_backward_without_requires_grad_explains():
         (np.zeros((2, 3, 4)), np.array([0, 1]), r"\(N, C\)"),
     ],
 )
-@pytest.mark.parametrize("loss", [F.softmax_cross_entropy, F.cross_entropy_error])
+@pytest.mark.parametrize(
+    "loss", [F.softmax_cross_entropy, F.cross_entropy_error, F.accuracy]
+)  # accuracy took any label
 def test_loss_label_errors(x, t, message, loss):
     with pytest.raises(ValueError, match=message) as error:
         loss(mg.Tensor(x, requires_grad=True), t)
     assert not re.search(r"(\w+): \1:", str(error.value)), "the op's name is given twice"
 
 
-@pytest.mark.parametrize("loss", [F.softmax_cross_entropy, F.cross_entropy_error])
+@pytest.mark.parametrize(
+    "loss", [F.softmax_cross_entropy, F.cross_entropy_error, F.accuracy]
+)  # accuracy took any label
 @pytest.mark.parametrize("scores", [np.full((2, 3), 0.3), np.full(3, 0.3)])
 def test_a_negative_label_is_an_error_not_the_last_class(loss, scores):
     t = np.array([0, -1]) if scores.ndim == 2 else np.array(-1)

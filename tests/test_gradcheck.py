@@ -191,12 +191,16 @@ def test_cli_gradcheck_fails_on_a_wrong_op(wrong_ops, capsys):
 
 def test_cli_gradcheck_rejects_unknown_ops(capsys):
     assert main(["gradcheck", "no_such_op"]) == 2
-    assert "unknown op" in capsys.readouterr().out
+    assert capsys.readouterr().err.startswith(
+        "minigrad gradcheck: error: unknown op(s): no_such_op"
+    )
+    assert main(["gradcheck", "--examples", "0"]) == 2
+    assert "minigrad gradcheck: error: --examples must be at least 1" in capsys.readouterr().err
 
 
 def test_cli_gradcheck_says_when_an_op_has_nothing_to_check(capsys):
     # `minigrad gradcheck accuracy` printed "all passed" having checked nothing.
     assert main(["gradcheck", "accuracy"]) == 2
-    assert "nothing to check: no gradient to compare for accuracy" in capsys.readouterr().out
+    assert "error: nothing to check: no gradient to compare for accuracy" in capsys.readouterr().err
     assert main(["gradcheck", "accuracy", "add", "--examples", "2"]) == 0
     assert "skipped, not differentiable: accuracy" in capsys.readouterr().out

@@ -152,6 +152,15 @@ def test_load_state_dict_names_missing_unexpected_and_misshaped_keys():
         np.testing.assert_array_equal(v, before[k])
 
 
+def test_load_state_dict_of_a_path_points_to_load():
+    # A path was read as a dict of its characters: "unexpected key 'm'", and so on.
+    net = nn.MLP([3, 2], rng=0)
+    with pytest.raises(TypeError, match=r"got str; to read a saved file, use \.load\(path\)"):
+        net.load_state_dict("model.npz")
+    with pytest.raises(TypeError, match="takes a dict of arrays by name.*got NoneType$"):
+        net.load_state_dict(None)
+
+
 def test_load_state_dict_refuses_values_too_large_for_the_parameter_dtype():
     # 1e300 as float32 became inf, with only NumPy's overflow warning, and was loaded.
     net = nn.MLP([3, 4, 2], rng=0)

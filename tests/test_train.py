@@ -79,6 +79,20 @@ def test_evaluate_rejects_an_empty_set():
         train.evaluate(nn.MLP([2, 3], rng=0), np.zeros((0, 2)), np.zeros(0, dtype=int))
 
 
+def test_samples_and_labels_of_different_lengths_are_refused_before_training():
+    # evaluate ignored extra labels; fit found out only after its first epoch.
+    model = nn.MLP([2, 3], rng=0)
+    x, t = data.spiral()
+    with pytest.raises(ValueError, match="x has 300 samples but 299 labels"):
+        train.evaluate(model, x, t[:-1])
+    before = model.state_dict()
+    with pytest.raises(ValueError, match="eval set 'test' has 300 samples but 299 labels"):
+        train.fit(model, optim.SGD(model.parameters()), spiral_loader(), 1,
+                  eval_sets={"test": (x, t[:-1])}, progress=False)  # fmt: skip
+    for name, array in model.state_dict().items():
+        np.testing.assert_array_equal(array, before[name])
+
+
 def test_each_steps_graph_is_freed_by_reference_counting():
     model = nn.MLP([2, 8, 3], activation="tanh", rng=0)
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -151,8 +165,12 @@ def test_cli_trains_saves_and_plots(tmp_path, capsys):
     out, err = capsys.readouterr()
     train_acc, test_acc = final_accuracies(out)
     assert train_acc >= 0.95 and test_acc >= 0.95
-    assert out.count("\n") == 1 and err == ""  # --quiet: only the final line
-    model = nn.MLP([2, 30, 3], activation="relu")
+    assert out.count("\n") == 2 and err == ""  # --quiet: the accuracies and the saved model
+    # The printed call rebuilds the trained network (the help once said MLP(...).load,
+    # and MLP's default activation is not train's: that model loaded without a word).
+    call = re.search(r"saved to .*model\.npz; load with (nn\.MLP\(.*\))\.load\(path\)", out)
+    assert call, out
+    model = eval(call[1], {"nn": nn})
     model.load(model_path)
     x, t = data.spiral(seed=1)
     assert train.evaluate(model, x, t) == pytest.approx(test_acc, abs=1e-4)
@@ -196,9 +214,9 @@ def test_python_dash_m_minigrad_train():
 @pytest.mark.parametrize(
     "options, message",
     [
-        (["--lr", "0"], "argument --lr: must be > 0"),
-        (["--lr", "-0.1"], "argument --lr: must be > 0"),
-        (["--lr", "inf"], "argument --lr: must be > 0"),
+        (["--lr", "0"], "argument --lr: must be a finite number > 0"),
+        (["--lr", "-0.1"], "argument --lr: must be a finite number > 0"),
+        (["--lr", "inf"], "argument --lr: must be a finite number > 0"),
         (["--lr", "fast"], "argument --lr: expected a number"),
         (["--batch-size", "0"], "argument --batch-size: must be > 0"),
         (["--batch-size", "2.5"], "argument --batch-size: expected an integer"),
@@ -239,10 +257,18 @@ def test_a_failed_save_after_training_is_an_error_message(tmp_path, monkeypatch,
 
     monkeypatch.setattr(nn.Module, "save", full)
     argv = ["train", *SPIRAL_ARGS, "--iters", "2", "--quiet", "--save", str(tmp_path / "m.npz")]
-    assert cli.main(argv) == 1
+    assert cli.main([*argv, "--plot", str(tmp_path / "c.png")]) == 1
     out, err = capsys.readouterr()
     final_accuracies(out)
     assert err.startswith("minigrad train: error:") and "No space left on device" in err
+    assert (tmp_path / "c.png").exists()  # the failed save did not cost the plot
+
+
+def test_an_empty_data_set_is_an_error_message(monkeypatch, capsys):
+    empty = (np.zeros((0, 784), np.float32), np.zeros(0, np.uint8))
+    monkeypatch.setattr(train, "_load", lambda args: (empty, data.load_mnist_subset()[1]))
+    assert cli.main(["train", "--quiet"]) == 1
+    assert "minigrad train: error: the training set is empty" in capsys.readouterr().err
 
 
 def test_data_dir_without_data_mnist_is_an_error_not_ignored(capsys):
@@ -266,3 +292,5 @@ def test_help_lists_the_options_and_defaults():
         "book",
     )
     assert (args.optimizer, args.lr, args.batch_size, args.epochs) == ("sgd", None, 100, 50)
+    # ArgumentDefaultsHelpFormatter showed "(default: None)" and "(default: (50,))".
+    assert "(default: None)" not in text and "(default: 50)" in text

@@ -555,6 +555,11 @@ def test_cli_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["graph", "x", "--out", str(tmp_path / "g.jpeg")])
     assert "expected a file name ending in .svg or .png" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # was a traceback from render: ".svg" has no extension
+        main(["graph", "x", "--out", str(tmp_path / ".svg")])
+    assert "'.svg' has no name before it" in capsys.readouterr().err.replace(
+        str(tmp_path) + "/", ""
+    )
     (tmp_path / "dir.svg").mkdir()
     with pytest.raises(SystemExit):  # was a traceback from the rename, after the drawing
         main(["graph", "x", "--out", str(tmp_path / "dir.svg")])

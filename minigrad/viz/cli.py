@@ -44,7 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"{BATCH} random inputs, or an expression over scalar variables, e.g. "
         '"tanh(x) * y + x". Functions: ' + ", ".join(FUNCTIONS) + "."
     )
-    parser.add_argument("expression", nargs="?", help="an expression to draw (instead of --model)")
+    parser.add_argument(
+        "expression",
+        nargs="?",
+        help="an expression to draw (instead of --model); one that starts with a minus sign "
+        "goes last, after --: minigrad graph --out g.svg -- '-x * y'",
+    )
     parser.add_argument("--model", choices=tuple(DEFAULT_SIZES), help="a built-in model to draw")
     parser.add_argument(
         "--sizes",
