@@ -649,7 +649,7 @@ def _store_grad(t: Tensor, g: Any, create_graph: bool, taken: set[int]) -> None:
     if t.grad is not None:
         t.grad = t.grad + g if create_graph else _wrap(t.grad.data + g)
     elif create_graph:  # a recorded copy (g * 1) where a plain one would cut the graph
-        t.grad = g if _claim(g.data, taken) else g * 1
+        t.grad = g if _claim(_data(g), taken) else g * 1
     else:
         t.grad = _wrap(_own(g, taken))
 

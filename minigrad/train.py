@@ -189,7 +189,7 @@ class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
     """Shows each option's default, except where there is none or the help gives it."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False or "(default" in action.help:
+        if action.default is None or action.default is False or "(default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
