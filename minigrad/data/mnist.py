@@ -201,9 +201,9 @@ def locate_mnist(
     (with a progress bar unless `progress=False`).
 
     All of them come from one directory: the first of `search_dirs` that holds
-    them all. A directory before the cache that holds only some is an error, as
-    is one file of them missing everywhere (unless it can be downloaded into the
-    cache): images and labels from different copies could be silently mismatched.
+    them all, else the cache, into which missing ones are downloaded if allowed.
+    A directory before the cache that holds only some of them is an error:
+    images and labels from different copies could be silently mismatched.
     Raises `FileNotFoundError` naming the missing files, every directory
     searched, why nothing was downloaded, and how to provide the files.
     """
