@@ -577,7 +577,7 @@ def _shift(x, axis):
     """x's max along axis, kept as a length-1 axis: what exp's argument is shifted by."""
     if x.size == 0:  # NumPy's max has no identity; over nothing, it is -inf
         dtype = x.dtype if x.dtype.kind == "f" else np.float64
-        return np.full(np.sum(x, axis=axis, keepdims=True).shape, -np.inf, dtype)
+        return np.full(_keepdims_shape(x.shape, axis), -np.inf, dtype)
     return x.max(axis=axis, keepdims=True)
 
 
@@ -973,7 +973,6 @@ def accuracy(y: TensorLike, t: Any) -> float:
     _check_labels("accuracy", y, t)
     if t.shape == y.shape:
         t = t.argmax(axis=-1)
-    elif t.size and (t.min() < 0 or t.max() >= y.shape[-1]):
-        bad = t[(t < 0) | (t >= y.shape[-1])].flat[0]
-        raise ValueError(f"accuracy: labels must be in [0, {y.shape[-1]}), got {bad}")
+    else:
+        _label_index("accuracy", y, t)  # refuses a label out of range, as the losses do
     return float(np.mean(y.argmax(axis=-1) == t))
