@@ -827,14 +827,18 @@ def _one_hot_of(t, x):
 
 def _sce_vjp(g, y, x, t, saved):
     n = x.shape[0] if x.ndim == 2 else 1
+    # Label rows need not sum to 1 (soft or masked labels): d/dx of -sum_k t_k log softmax_k
+    # is softmax * sum_k t_k - t, which is the book's softmax - t for one-hot rows.
     if isinstance(x, Tensor):  # create_graph: the formula, recorded
-        return (softmax(x) - _one_hot_of(_data(t), x.data)) * (g / n)
+        t = _one_hot_of(_data(t), x.data)
+        return (softmax(x) * t.sum(axis=-1, keepdims=True) - t) * (g / n)
     # The same formula on arrays, from the forward's softmax (left intact for another
     # backward): one fresh array changed in place.
     probabilities, picked = saved
     scale = g / n
-    if picked is None:  # one-hot labels
-        p = probabilities - t
+    if picked is None:  # label rows
+        p = probabilities * t.sum(axis=-1, keepdims=True)
+        p -= t
         p *= scale
     else:
         # C order, so that reshape gives a view (transposed logits give F-ordered arrays)
@@ -846,9 +850,12 @@ def _sce_vjp(g, y, x, t, saved):
 def _sce_case(draw, t):
     n, c = draw(t.sides(2))
     x = draw(t.arrays((n, c), low=-4.0, high=4.0))
+    kind = draw(t.sampled(["index", "one-hot", "rows"]))
     labels = draw(t.class_labels(n, c))
-    if draw(t.booleans()):
+    if kind == "one-hot":
         labels = np.eye(c)[labels]
+    elif kind == "rows":  # soft or masked labels: rows of any weights, not summing to 1
+        labels = draw(t.arrays((n, c), low=0.0, high=1.0))
     return (x, labels), {}
 
 
@@ -863,10 +870,11 @@ def softmax_cross_entropy(x, t):
     """Cross-entropy of softmax(x) against labels t, averaged over the batch.
 
     x holds scores (logits) of shape (N, C); t holds class indices (N,) or
-    one-hot rows (N, C). Fused: -log softmax(x)_t = log(sum_k exp(a_k)) - a_t
-    with a = x - max(x) (no overflow), and the gradient is the book's
-    (softmax(x) - onehot(t)) / N from the softmax (and the label positions)
-    the forward saves.
+    rows (N, C): one-hot, or class weights such as smoothed labels (the loss
+    is then -sum_k t_k log softmax(x)_k per row). Fused: -log softmax(x)_t =
+    log(sum_k exp(a_k)) - a_t with a = x - max(x) (no overflow), and the
+    gradient is the book's (softmax(x) - onehot(t)) / N from the softmax (and
+    the label positions) the forward saves; for rows, softmax(x) sum_k t_k - t.
     """
     _check_labels("softmax_cross_entropy", x, t)
     n = x.shape[0] if x.ndim == 2 else 1

@@ -143,7 +143,9 @@ class SGD(Optimizer):
         if self.momentum:
             v = state.get("velocity")
             if v is None:
-                v = state["velocity"] = g.astype(w.dtype)  # a copy, in the parameter's dtype
+                # a copy in the parameter's dtype, and an array even for a 0-d parameter (whose
+                # g + weight_decay * w is a NumPy scalar, which `v *= ...` would only rebind)
+                v = state["velocity"] = np.array(g, dtype=w.dtype)
             else:
                 v *= self.momentum
                 v += g

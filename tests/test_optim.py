@@ -52,9 +52,8 @@ def test_sgd():
     "shape, transposed",
     [((700, 300), False), ((300, 700), True), ((100_003,), False), ((3, 40_000), False)],
 )
-def test_sgd_updates_a_large_parameter_block_by_block_exactly(shape, transposed):
-    # Past 256 KiB, plain SGD updates a block of rows at a time: every element must get
-    # exactly w - lr * g, including the last, shorter block and non-contiguous arrays.
+def test_sgd_updates_large_and_non_contiguous_parameters_exactly(shape, transposed):
+    # Every element gets exactly w - lr * g, and the gradient is left as it was.
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal(shape).astype(np.float32)
     g = rng.standard_normal(shape).astype(np.float32)
@@ -185,6 +184,20 @@ def test_momentum_keeps_the_parameter_dtype_for_a_grad_of_another_dtype():
     opt = optim.SGD([w], lr=0.1, momentum=0.9)
     opt.step()
     assert opt.state[0]["velocity"].dtype == np.float32 and w.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_a_0d_parameter_takes_the_same_steps_as_an_element_of_an_array(name):
+    # Every rule is elementwise. On 0-d arrays NumPy gives scalars, which an in-place
+    # `v *= momentum` only rebinds: SGD's velocity with weight decay stayed at its first value.
+    whole = run_steps(OPTIMIZERS[name])
+    for index in np.ndindex(W0.shape):
+        w = nn.Parameter(W0[index].copy())
+        opt = OPTIMIZERS[name]([w])
+        for step, g in enumerate(GRADS):
+            w.grad = mg.Tensor(g[index].copy())
+            opt.step()
+            np.testing.assert_allclose(w.data, whole[step][index], rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
