@@ -687,6 +687,12 @@ def _backprop(
     That needs no separate topological sort and no recursion. Leaf gradients
     are written at the end, so an error part-way leaves every `.grad` as it was.
     """
+    if _State.tracing:
+        raise TypeError(
+            "Replay cannot trace a step that takes a gradient inside it (backward or grad): "
+            "the gradient rules compute masks in NumPy, which a replay would freeze; "
+            "run such a step in eager mode"
+        )
     retain_graph = retain_graph or create_graph  # the new graph refers to the old one
     pending: dict[int, Any] = {}  # gradient flowing into each non-leaf, summed over its uses
     queue: list[tuple[int, Tensor]] = []  # (-seq, tensor): a heap, newest node first

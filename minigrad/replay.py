@@ -15,17 +15,20 @@ What is fixed at trace time, and what is not:
 
 - The example inputs are placeholders: each call replaces them with new
   arrays, which must have the same shapes and dtypes (else ValueError).
-- Trainable leaves (parameters, any tensor with requires_grad) are read live
-  on every call, so in-place optimizer updates are seen; their `.grad` is
-  accumulated exactly as `loss.backward()` would (call `zero_grad()` yourself).
-- Everything else is frozen: constants, op attributes, Python control flow,
-  shapes, and random ops. A dropout mask is drawn once and reused forever, so
+- Tensors are read live on every call, so in-place optimizer updates and
+  `load_state_dict` are seen, frozen (requires_grad=False) parameters too.
+  Trainable leaves get their `.grad` accumulated exactly as
+  `loss.backward()` would, bit for bit (call `zero_grad()` yourself).
+- Everything else is frozen: array constants, op attributes, Python control
+  flow, shapes, and random ops. A dropout mask is drawn once and reused forever, so
   do not replay steps with dropout (or `training=True` randomness); use eager
   mode for those. Inside `fn`, compute with ops only: reading `x.data`,
   calling NumPy on an input, `detach()` and comparisons (`x > 0` gives a
   plain array) escape the trace and freeze that value. `x.detach()` on an
   input itself raises TypeError; the same on a value computed from an input
-  cannot be told from a constant and is frozen silently.
+  cannot be told from a constant and is frozen silently. A gradient taken
+  inside `fn` (`backward`, `grad`, a gradient penalty) is refused at trace
+  time: its rules compute masks in NumPy, which would be frozen too.
 """
 
 from __future__ import annotations
@@ -72,7 +75,8 @@ class Replay:
 
         slots: dict[int, int] = {id(p): k for k, p in enumerate(placeholders)}
         self._env: list[Any] = list(arrays)  # one value per slot; consts stay, the rest change
-        self.params: list[tuple[int, Tensor]] = []  # (slot, trainable leaf), read live
+        self.params: list[tuple[int, Tensor]] = []  # (slot, trainable leaf)
+        self._live: list[tuple[int, Tensor]] = []  # (slot, tensor): every tensor leaf, read live
         needs_grad = [False] * len(arrays)
         # Forward: (forward, whether it also returns saved work, input slots, output slot).
         # Backward, newest first: (node index, output slot, ((vjp, input slot), ...)).
@@ -86,13 +90,17 @@ class Replay:
             _check_not_escaped(x, placeholders)
             slots[id(x)] = len(self._env)
             trainable = isinstance(x, Tensor) and x.requires_grad
+            if isinstance(x, Tensor):
+                self._live.append((len(self._env), x))
             if trainable:
                 self.params.append((len(self._env), x))
             self._env.append(x.data if isinstance(x, Tensor) else x)
             needs_grad.append(trainable)
             return slots[id(x)]
 
-        for t in reversed(_toposort([loss])):  # inputs before outputs
+        # In creation order, so that the backward below runs newest first, as backward()
+        # does: a gradient summed from several uses is then added up in the same order.
+        for t in sorted(_toposort([loss]), key=lambda t: t._node.seq):
             node = t._node
             ins = tuple(slot_of(x) for x in node.inputs)
             _check_not_escaped(tuple(node.attrs.values()), placeholders)
@@ -123,8 +131,8 @@ class Replay:
                     f"got shape {a.shape} and dtype {a.dtype}; trace a new Replay for it"
                 )
             env[k] = a
-        for slot, p in self.params:
-            env[slot] = p.data
+        for slot, x in self._live:
+            env[slot] = x.data
         inputs = []  # each node's input arrays, for its VJPs
         works = {}  # saved work, by node index, of the ops that return some
         for forward, saves, ins, out in self._nodes:
