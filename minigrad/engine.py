@@ -249,7 +249,7 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
     if not has_tensor:
         return y
     out = _wrap(y if type(y) is np.ndarray else np.asarray(y))
-    if record and _State.grad_enabled:
+    if record and _State.grad_enabled and y.dtype.kind == "f":  # an int or bool result: no grad
         if op_.no_grad and not _State.tracing:
             _refuse_grad(op_, args)
         out.requires_grad = True
@@ -504,6 +504,12 @@ class Tensor:
     __neg__ = lambda self: F.neg(self)
     __pos__ = lambda self: self
     __abs__ = lambda self: F.abs(self)
+    # In place, as in PyTorch: under no_grad() the array itself changes (an update by
+    # hand, `p -= lr * p.grad`); while recording, a new tensor, as `p = p - ...` gives.
+    __iadd__ = lambda self, other: _in_place(self, other, np.add, F.add)
+    __isub__ = lambda self, other: _in_place(self, other, np.subtract, F.sub)
+    __imul__ = lambda self, other: _in_place(self, other, np.multiply, F.mul)
+    __itruediv__ = lambda self, other: _in_place(self, other, np.divide, F.div)
     __getitem__ = lambda self, index: F.getitem(self, _data(index))
 
     # Comparisons give plain boolean arrays: they have no gradient.
@@ -553,6 +559,19 @@ class Tensor:
     softmax = lambda self, axis=-1: F.softmax(self, axis=axis)
     log_softmax = lambda self, axis=-1: F.log_softmax(self, axis=axis)
     clip = lambda self, lo=None, hi=None: F.clip(self, lo, hi)
+
+
+def _in_place(t: Tensor, other: Any, ufunc: np.ufunc, op_: Callable) -> Tensor:
+    if _State.grad_enabled:
+        if t.requires_grad and t._node is None:
+            raise RuntimeError(
+                "a leaf tensor that requires grad cannot change in place while gradients are "
+                "recorded (the graph may need its old value); update it under "
+                "`with minigrad.no_grad():`, or write `t = t + ...` for a new tensor"
+            )
+        return op_(t, other)
+    ufunc(t.data, _data(other), out=t.data)
+    return t
 
 
 def tensor(
@@ -709,6 +728,7 @@ def _backprop(
             seed = _seed(root, g)  # for a tensor g under create_graph: checks its shape only
             if create_graph:
                 seed = g if isinstance(g, Tensor) else _wrap(seed)
+                taken.add(id(seed.data))  # the caller's tensor: a leaf's .grad gets a copy
             _deliver(root, seed, pending, queue, leaves, targets)
 
         while queue:

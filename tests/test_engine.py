@@ -553,6 +553,68 @@ def test_create_graph_gives_each_leaf_a_grad_of_its_own():
         np.testing.assert_allclose(dz.data, 2 * z.data)
 
 
+def test_create_graph_does_not_make_the_callers_upstream_tensor_a_grad():
+    x = leaf([1.0, 2.0])
+    upstream = mg.tensor(np.ones(2, x.dtype))
+    (x + 0).backward(upstream, create_graph=True)  # add passes the upstream tensor through
+    assert x.grad is not upstream
+    x.grad.data *= 0
+    np.testing.assert_array_equal(upstream.data, [1.0, 1.0])
+
+
+@pytest.mark.parametrize("dtype", [np.int32, bool])
+def test_a_cast_to_int_or_bool_has_no_gradient(dtype):
+    # It kept requires_grad: d/dx of (cast * 3) came out 3, and 0.5 was truncated to 0.
+    x = leaf([1.7, 2.2])
+    q = x.astype(dtype)
+    assert not q.requires_grad
+    (g,) = mg.grad((q * 3.0 + x).sum(), x)
+    np.testing.assert_array_equal(g.data, [1.0, 1.0])
+
+
+def test_in_place_operators_under_no_grad_change_the_tensor_itself():
+    # There were none: `p -= lr * p.grad` rebound p to a new tensor and the model never moved.
+    from minigrad import nn
+
+    model = nn.Linear(2, 1, rng=0)
+    W, data = model.W, model.W.data
+    x, t = np.array([[1.0, 2.0]], np.float32), np.array([[3.0]], np.float32)
+    losses = []
+    for _ in range(3):
+        loss = F.mean_squared_error(model(x), t)
+        losses.append(loss.item())
+        model.zero_grad()
+        loss.backward()
+        with mg.no_grad():
+            for p in model.parameters():
+                p -= 0.1 * p.grad
+    assert losses[2] < losses[1] < losses[0]
+    assert model.W is W and model.W.data is data and W.dtype == np.float32
+    with mg.no_grad():
+        W *= 2
+        W /= 4
+        W += 1
+    np.testing.assert_allclose(W.data, data)  # the same array throughout
+
+
+def test_in_place_on_a_leaf_that_requires_grad_while_recording_is_refused():
+    w = leaf([1.0, 2.0])
+    before = w
+    with pytest.raises(RuntimeError, match="cannot change in place while gradients are recorded"):
+        w += 1
+    assert w is before
+    np.testing.assert_array_equal(w.data, [1.0, 2.0])
+
+
+def test_in_place_on_a_computed_tensor_while_recording_is_recorded():
+    x = leaf([1.0, 2.0])
+    h = x * 2
+    h += x  # a new tensor, as in h = h + x: the gradient flows through both
+    h *= 3
+    h.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [9.0, 9.0])
+
+
 def test_create_graph_keeps_float32_with_a_number_base():
     # 2 ** x's gradient took log(2) as a NumPy float64 scalar and came out float64.
     x = mg.tensor([0.5, 1.0], requires_grad=True)
