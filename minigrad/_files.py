@@ -16,8 +16,9 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
         raise FileNotFoundError(f"cannot write {path!r}: no directory {directory!r}")
     if os.path.isdir(path):
         raise IsADirectoryError(f"cannot write {path!r}: it is a directory")
-    # The name cut short: a file name may be 255 bytes, and this one adds 19 characters.
-    tmp = os.path.join(directory, f".{name[:200]}.{secrets.token_hex(6)}.part")
+    # The name cut short: a file name may be 255 bytes, and this one adds 19.
+    short = os.fsencode(name)[:200].decode(errors="ignore")  # not mid-character
+    tmp = os.path.join(directory, f".{short}.{secrets.token_hex(6)}.part")
     try:
         # Not mkstemp: its files are private (0600) and would stay so after the rename.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

@@ -317,8 +317,12 @@ def linear(x, w, b=None):
     y = np.matmul(x, w)
     if b is None:
         return y
-    if isinstance(b, np.ndarray) and b.dtype != y.dtype and np.result_type(y, b) != y.dtype:
-        return y + b  # a float64 bias for float32 weights, or a float bias for integers
+    if y.dtype.kind != "f" or (
+        isinstance(b, np.ndarray | np.generic)
+        and b.dtype != y.dtype
+        and np.result_type(y, b) != y.dtype
+    ):
+        return y + b  # integer products, or a float64 bias for float32 weights: NumPy promotes
     y += b  # y is our own fresh array
     return y
 
@@ -634,6 +638,8 @@ def sum(x, axis=None, keepdims=False):
     spec=Spec(case=_reduction_case, ref=lambda x, axis=None, keepdims=False: np.sum(x, axis=axis, keepdims=keepdims) * (np.sum(x, axis=axis, keepdims=keepdims).size / x.size)))  # fmt: skip
 def mean(x, axis=None, keepdims=False):
     """Mean over axis (int, tuple or None for all)."""
+    if np.ndim(x) == 0 and axis is not None:  # np.mean refuses the axis 0 that np.sum takes
+        return np.mean(np.sum(x, axis=axis, keepdims=keepdims))
     return np.mean(x, axis=axis, keepdims=keepdims)
 
 

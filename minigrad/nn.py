@@ -85,7 +85,8 @@ def _is_positive_int(n: Any) -> bool:
 
 
 class LoadResult(NamedTuple):
-    """What `load_state_dict(..., strict=False)` skipped."""
+    """What `load_state_dict` or `load` skipped: keys the model has and the state lacks,
+    and keys the state has and the model lacks (both empty unless strict=False)."""
 
     missing_keys: list[str]
     unexpected_keys: list[str]

@@ -334,7 +334,8 @@ def run(args: argparse.Namespace) -> int:
     if args.save:
         if _write(model.save, args.save):
             print(
-                f"saved to {args.save}; load with nn.MLP({sizes}, {args.activation!r}).load(path)"
+                f"saved to {args.save}; load with model = nn.MLP({sizes}, {args.activation!r}); "
+                f"model.load(path)"
             )
         else:
             failed = True

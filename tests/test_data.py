@@ -457,6 +457,13 @@ def test_subset_loader_forms():
     assert image.shape == (784,) and label.argmax() == 7
 
 
+@pytest.mark.parametrize("train", ["test", "train", 0, None])
+def test_mnist_split_must_be_a_bool(train):
+    # MNIST(train="test") gave the training split: any non-empty string is true.
+    with pytest.raises(TypeError, match="train must be True .* or False"):
+        MNIST(train=train, subset=True)
+
+
 # ---------------------------------------------------------------- datasets
 
 

@@ -314,6 +314,11 @@ def test_linear_follows_numpy_promotion_for_the_bias():
     assert y.dtype == np.float64 and y[0, 0] - 2 == pytest.approx(1e-9)
     y = F.linear(np.array([[1, 2]]), np.array([[1], [1]]), leaf([0.5]))  # was a casting error
     assert y.dtype == np.float64 and y.item() == 3.5
+    y = F.linear(np.array([[1, 2]]), np.array([[1], [1]]), [0.5])  # so was a list or a number
+    assert y.dtype == np.float64 and y.item() == 3.5
+    assert F.linear(np.array([1, 2]), np.array([1, 1]), 0.5) == 3.5
+    y = F.linear(x, np.ones(2, np.float32), np.float64(0.5))  # a NumPy float64 promotes too
+    assert y.dtype == (x @ np.ones(2, np.float32) + np.float64(0.5)).dtype == np.float64
 
 
 def test_matmul_and_linear_refuse_lists_clearly():
@@ -751,6 +756,15 @@ def test_mean_squared_error_divides_any_batch_by_n():
     y, t = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
     flat = F.mean_squared_error(y.reshape(2, 12), t.reshape(2, 12)).item()
     assert F.mean_squared_error(y, t).item() == pytest.approx(flat)
+
+
+@pytest.mark.parametrize("axis", [0, -1, ()])
+def test_mean_of_a_0d_tensor_over_its_axis_is_itself_as_sum_is(axis):
+    x = leaf(2.0)  # np.mean raised an AxisError here, where np.sum takes the axis
+    y = F.mean(x, axis=axis)
+    assert y.item() == F.sum(x, axis=axis).item() == 2.0
+    y.backward()
+    assert x.grad.item() == 1.0
 
 
 def test_mean_of_an_empty_array_backpropagates():

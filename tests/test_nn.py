@@ -248,6 +248,14 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     assert path.read_bytes() == good and os.listdir(tmp_path) == ["model.npz"]
 
 
+def test_save_under_a_long_non_ascii_name(tmp_path):
+    # 244 bytes is a valid name; the temporary file's, cut at 200 characters, was 379 bytes.
+    path = tmp_path / ("é" * 120 + ".npz")
+    nn.Linear(2, 2, rng=0).save(path)
+    assert os.listdir(tmp_path) == [path.name]
+    nn.Linear(2, 2).load(path)
+
+
 def test_save_into_a_missing_directory_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no directory .*nodir'"):
         nn.Linear(2, 2).save(tmp_path / "nodir" / "model.npz")

@@ -168,9 +168,13 @@ def test_cli_trains_saves_and_plots(tmp_path, capsys):
     assert out.count("\n") == 2 and err == ""  # --quiet: the accuracies and the saved model
     # The printed call rebuilds the trained network (the help once said MLP(...).load,
     # and MLP's default activation is not train's: that model loaded without a word).
-    call = re.search(r"saved to .*model\.npz; load with (nn\.MLP\(.*\))\.load\(path\)", out)
+    call = re.search(
+        r"saved to .*model\.npz; load with (model = nn\.MLP\(.*\)); model\.load\(path\)", out
+    )
     assert call, out
-    model = eval(call[1], {"nn": nn})
+    scope = {"nn": nn}
+    exec(call[1], scope)
+    model = scope["model"]
     model.load(model_path)
     x, t = data.spiral(seed=1)
     assert train.evaluate(model, x, t) == pytest.approx(test_acc, abs=1e-4)

@@ -399,6 +399,8 @@ class MNIST(TensorDataset):
         subset: bool = False,
         progress: bool = True,
     ) -> None:
+        if not isinstance(train, bool | np.bool_):  # MNIST(train="test") loaded the training set
+            raise TypeError(f"train must be True (training split) or False (test), got {train!r}")
         if subset:
             images, labels = _subset_split(train)
         else:
