@@ -4,7 +4,9 @@ timing, and where the data beside the project lives."""
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,8 +36,23 @@ def parse(p: argparse.ArgumentParser) -> argparse.Namespace:
     args = p.parse_args()
     if not args.show:
         matplotlib.use("Agg")  # files only: no window, no display needed
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file of that name, or no permission
+        p.error(f"--out {args.out}: cannot make a directory there ({e.strerror})")
+    if not os.access(args.out, os.W_OK):  # else found at the first plot, after the work
+        p.error(f"--out {args.out}: the directory is not writable")
     return args
+
+
+def load_full_mnist(data_dir: str | os.PathLike | None):
+    """The full MNIST as `minigrad.data.load_mnist` gives it, or exit with its message."""
+    from minigrad import data
+
+    try:
+        return data.load_mnist(data_dir=data_dir)
+    except (OSError, ValueError) as e:  # no files and no network, or a damaged file
+        sys.exit(f"{Path(sys.argv[0]).name}: error: {e}")
 
 
 def save(fig, args: argparse.Namespace, name: str) -> None:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import SHARED, median_time, parse, parser, plot_path
+from _common import SHARED, load_full_mnist, median_time, parse, parser, plot_path
 
 import minigrad as mg
 import minigrad.functional as F
@@ -258,7 +258,7 @@ def main():
 
     losses()
     if args.full:
-        (x_train, t_train), (x_test, t_test) = data.load_mnist(data_dir=args.data_dir)
+        (x_train, t_train), (x_test, t_test) = load_full_mnist(args.data_dir)
     else:
         (x_train, t_train), (x_test, t_test) = data.load_mnist_subset()
     net = nn.TwoLayerNet(784, 50, 10, weight_init_std=0.01, rng=0)

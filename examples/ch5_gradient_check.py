@@ -75,7 +75,7 @@ def main():
         return F.softmax_cross_entropy(F.linear(F.relu(F.linear(x, W1, b1)), W2, b2), t)
 
     ok = gradcheck(loss_of, *net.parameters(), fast=True)
-    print(f"minigrad.gradcheck(loss of W1, b1, W2, b2, fast=True): {ok}")
+    print(f"gradcheck(loss of W1, b1, W2, b2, fast=True): {ok}")
 
 
 if __name__ == "__main__":

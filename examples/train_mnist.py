@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from _common import load_full_mnist
+
 from minigrad import data, nn, optim
 from minigrad.train import fit
 
@@ -48,9 +50,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--full", action="store_true", help="use the full MNIST (60,000/10,000)")
     parser.add_argument("--data-dir", help="directory holding the MNIST IDX files (with --full)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the weights and the batch order (>= 0)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     args = parser.parse_args(argv)
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
     for setup in args.setup:
         if setup not in SETUPS:
             parser.error(f"unknown setup {setup!r}; choose from {', '.join(SETUPS)}")
@@ -62,7 +68,7 @@ def main() -> None:
     args = parse_args()
 
     if args.full:
-        (x_train, t_train), (x_test, t_test) = data.load_mnist(data_dir=args.data_dir)
+        (x_train, t_train), (x_test, t_test) = load_full_mnist(args.data_dir)
     else:
         (x_train, t_train), (x_test, t_test) = data.load_mnist_subset()
     for setup in args.setup:

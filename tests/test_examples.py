@@ -245,9 +245,11 @@ def test_ch5_gradient_check(outputs):
     assert line(out, "fast=True):").strip() == "True"
 
 
-def test_train_mnist_takes_no_setup_to_mean_all_three():
+def test_train_mnist_takes_no_setup_to_mean_all_three(monkeypatch):
     # Python 3.11.7's argparse checked an empty setup list against the choices and refused it.
     import importlib.util
+
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))  # for its `_common`
 
     spec = importlib.util.spec_from_file_location(
         "train_mnist", ROOT / "examples" / "train_mnist.py"
@@ -258,6 +260,33 @@ def test_train_mnist_takes_no_setup_to_mean_all_three():
     assert module.parse_args(["adam"]).setup == ["adam"]
     with pytest.raises(SystemExit):
         module.parse_args(["lbfgs"])
+    with pytest.raises(SystemExit):  # was a NumPy traceback once training began
+        module.parse_args(["--seed", "-1"])
+
+
+def failure(cwd: Path, script: str, *args: str, **env: str) -> str:
+    """Run examples/<script>, expect it to fail, and return its stderr."""
+    environ = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT), **env)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / script), *args],
+        cwd=cwd, env=environ, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.stderr
+
+
+def test_examples_say_what_is_wrong_with_out_and_missing_mnist(tmp_path):
+    (tmp_path / "afile").write_text("")
+    err = failure(tmp_path, "ch1_numpy_basics.py", "--out", "afile")
+    assert "--out afile: cannot make a directory there" in err
+    # --full on damaged files (or none, and no network): the loader's message, no traceback
+    for pair in mnist.FILES.values():
+        for name in pair:
+            (tmp_path / f"{name}.gz").write_bytes(b"not gzip")
+    for script in ("ch4_learning.py", "train_mnist.py"):
+        err = failure(tmp_path, script, "--full", "--data-dir", str(tmp_path))
+        assert f"{script}: error: " in err and "magic number" in err
 
 
 def test_draw_graphs_help_prints_usage_and_writes_nothing(tmp_path):
