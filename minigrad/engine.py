@@ -249,7 +249,7 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
     if not has_tensor:
         return y
     out = _wrap(y if type(y) is np.ndarray else np.asarray(y))
-    if record and _State.grad_enabled and y.dtype.kind == "f":  # an int or bool result: no grad
+    if record and _State.grad_enabled:
         if op_.no_grad and not _State.tracing:
             _refuse_grad(op_, args)
         out.requires_grad = True

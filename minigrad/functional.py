@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.engine import EachInput, Spec, Tensor, TensorLike, _data, op, register
+from minigrad.engine import EachInput, Spec, Tensor, TensorLike, _data, no_grad, op, register
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "matmul", "dot",
@@ -676,11 +676,21 @@ def _astype_case(draw, t):
     return (draw(t.arrays(draw(t.shapes()))),), {"dtype": np.float64}
 
 
-@op(lambda g, y, x, dtype: astype(g, _data(x).dtype), None,
+@op(lambda g, y, x, dtype: astype(g, _data(x).dtype), None, name="astype",
     spec=Spec(case=_astype_case, wrt=(0,), ref=lambda x, dtype: x.astype(dtype), keeps_dtype=False))  # fmt: skip
-def astype(x, dtype):
-    """x converted to dtype (np.ndarray.astype); the gradient is converted back."""
+def _astype(x, dtype):
     return np.asarray(x).astype(dtype)
+
+
+def astype(x: TensorLike, dtype: Any) -> Any:
+    """x converted to dtype (np.ndarray.astype); the gradient is converted back.
+
+    An integer or bool result has no gradient (as in PyTorch): it is not recorded.
+    """
+    if np.dtype(dtype).kind == "f":
+        return _astype(x, dtype)
+    with no_grad():
+        return _astype(x, dtype)
 
 
 def _transpose_vjp(g, y, x, axes=None):
