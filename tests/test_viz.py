@@ -383,6 +383,17 @@ def test_render_png_and_pdf(tmp_path):
     assert open(pdf, "rb").read(5) == b"%PDF-"
 
 
+@needs_dot
+def test_a_long_index_or_name_is_cut_short_and_an_ampersand_drawn_as_itself(tmp_path):
+    # dot refused labels over 16 KiB (a list index of 5,000 entries); "&amp;" was drawn as "&".
+    x = mg.Tensor(np.arange(5.0), requires_grad=True, name="a&amp;b" + "z" * 100)
+    y = x[list(range(5)) * 1000].sum()
+    path = viz.render(y, path=tmp_path / "long.svg")
+    texts = [t.text for t in ET.parse(path).getroot().iter("{http://www.w3.org/2000/svg}text")]
+    assert max(len(t) for t in texts) <= 80
+    assert any(t.startswith("a&amp;bzzz") and t.endswith("...") for t in texts)
+
+
 def test_missing_dot_says_how_to_install(tmp_path, monkeypatch):
     empty = tmp_path / "bin"
     empty.mkdir()
@@ -565,6 +576,26 @@ def test_cli_errors(tmp_path, capsys):
         main(["graph", "x", "--out", str(tmp_path / "dir.svg")])
     assert "is a directory; give a file name in it" in capsys.readouterr().err
     assert os.listdir(tmp_path) == ["dir.svg"]
+
+
+def test_cli_model_too_large_for_memory_says_so(tmp_path, capsys, monkeypatch):
+    # --sizes 100000,100000,10 ended in a 74.5 GiB _ArrayMemoryError traceback.
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(nn, "MLP", no_memory)
+    args = [
+        "graph",
+        "--model",
+        "mlp",
+        "--sizes",
+        "100000,100000,10",
+        "--out",
+        str(tmp_path / "g.dot"),
+    ]
+    assert main(args) == 2
+    assert "not enough memory for a net of sizes (100000, 100000, 10)" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
 
 
 def test_cli_reports_a_file_it_cannot_write(tmp_path, monkeypatch, capsys):

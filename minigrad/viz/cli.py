@@ -126,6 +126,13 @@ def run(args: argparse.Namespace) -> int:
     except (ExpressionError, ValueError) as e:
         print(f"minigrad graph: error: {e}", file=sys.stderr)
         return 2
+    except MemoryError:  # the picture needs no such sizes: its shapes read the same
+        print(
+            f"minigrad graph: error: not enough memory for a net of sizes {args.sizes}; "
+            "smaller ones draw the same graph",
+            file=sys.stderr,
+        )
+        return 2
     graph = trace(out)
     if args.show_grad:
         # Keep every intermediate gradient so every node gets a colour.

@@ -355,9 +355,16 @@ def _text_colour(background: str) -> str:
 # ---------------------------------------------------------------- drawing
 
 
+_LINE = 80  # characters a label line keeps: dot refuses a label over 16 KiB
+
+
 def _label(lines: list[str]) -> str:
-    # Backslashes in names are literal; "\n" between lines is DOT's line break.
-    return graphviz.nohtml("\\n".join(line.replace("\\", "\\\\") for line in lines))
+    # Backslashes in names are literal, and so is "&" (dot reads "&amp;" as "&"); "\n"
+    # between lines is DOT's line break.
+    lines = [line if len(line) <= _LINE else line[: _LINE - 3] + "..." for line in lines]
+    return graphviz.nohtml(
+        "\\n".join(line.replace("\\", "\\\\").replace("&", "&amp;") for line in lines)
+    )
 
 
 def _format_norm(norm: float) -> str:
