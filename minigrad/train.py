@@ -91,7 +91,8 @@ def fit(
     "epoch" (epochs done, fractional after a partial one), "loss" (the mean
     batch loss of each epoch), "<name>_acc" per evaluation set, and
     "batch_loss" (every step's loss). `progress` shows a tqdm bar per epoch
-    with the running loss and prints a line per epoch.
+    with the running loss and prints a line per epoch. A loss that is not
+    finite stops training with FloatingPointError: the weights are lost to it.
     """
     if iters is None and not (isinstance(epochs, int) and epochs >= 1):
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
@@ -127,6 +128,12 @@ def fit(
         running = 0.0
         for x, t in bar:
             losses.append(train_step(model, optimizer, x, t, loss_fn))
+            if not math.isfinite(losses[-1]):
+                bar.close()
+                raise FloatingPointError(
+                    f"training diverged: the loss is {losses[-1]} at step {step + 1} (epoch "
+                    f"{epoch}); try a smaller learning rate"
+                )
             running += losses[-1]
             step += 1
             bar.set_postfix(loss=f"{running / len(losses):.4f}", refresh=False)
@@ -315,15 +322,21 @@ def run(args: argparse.Namespace) -> int:
     loader = data.DataLoader(
         data.TensorDataset(x_train, t_train), args.batch_size, shuffle=True, generator=args.seed
     )
-    history = fit(
-        model,
-        optimizer,
-        loader,
-        args.epochs,
-        iters=args.iters,
-        eval_sets={"train": (x_train, t_train), "test": (x_test, t_test)},
-        progress=not args.quiet,
-    )
+    try:
+        # A diverging run overflows on its way to inf and NaN; fit's error says so once.
+        with np.errstate(over="ignore", invalid="ignore"):
+            history = fit(
+                model,
+                optimizer,
+                loader,
+                args.epochs,
+                iters=args.iters,
+                eval_sets={"train": (x_train, t_train), "test": (x_test, t_test)},
+                progress=not args.quiet,
+            )
+    except FloatingPointError as e:  # nothing is saved: the weights are inf or NaN
+        print(f"minigrad train: error: {e} (--lr {lr:g})", file=sys.stderr)
+        return 1
     print(
         f"train accuracy {history['train_acc'][-1]:.4f}  test accuracy "
         f"{history['test_acc'][-1]:.4f}  ({time.perf_counter() - start:.1f} s)"

@@ -2,6 +2,7 @@
 
 import argparse
 import gc
+import os
 import re
 import subprocess
 import sys
@@ -51,6 +52,23 @@ def test_fit_with_iters_stops_in_the_middle_of_an_epoch():
     assert len(steps) == len(history["batch_loss"]) == 25
     assert history["epoch"] == [1.0, 2.0, 2.5]
     np.testing.assert_allclose(history["loss"][2], np.mean(history["batch_loss"][20:]))
+
+
+def test_fit_stops_when_the_loss_is_no_longer_finite():
+    # It trained on with NaN weights and printed "loss nan"; `train --save` saved them.
+    model = nn.MLP([2, 30, 3], activation="relu", init="he", rng=0)
+    opt = optim.SGD(model.parameters(), lr=1e30)
+    with pytest.raises(FloatingPointError, match=r"diverged: the loss is (nan|inf) at step \d"):
+        with np.errstate(all="ignore"):
+            train.fit(model, opt, spiral_loader(), epochs=5, progress=False)
+
+
+def test_cli_reports_divergence_and_saves_nothing(tmp_path, capsys):
+    args = ["train", *SPIRAL_ARGS, "--lr", "1e30", "--optimizer", "sgd", "--quiet"]
+    assert cli.main([*args, "--save", str(tmp_path / "m.npz")]) == 1
+    out, err = capsys.readouterr()
+    assert "error: training diverged" in err and "smaller learning rate (--lr 1e+30)" in err
+    assert "Warning" not in err and os.listdir(tmp_path) == []
 
 
 def test_fit_rejects_a_loader_without_batches():
