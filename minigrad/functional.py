@@ -828,6 +828,14 @@ def _label_index(name: str, x: np.ndarray, t: Any) -> np.ndarray:
         raise ValueError(f"{name}: labels must be in [0, {x.shape[-1]}), got {bad}") from None
 
 
+def _labels_like(t, x):
+    """Array labels in the scores' float dtype: float64 or integer labels (np.eye(10)[t])
+    would make a float32 loss float64."""
+    if isinstance(t, Tensor) or x.dtype.kind != "f":
+        return t
+    return np.asarray(t, dtype=x.dtype)
+
+
 def _one_hot_of(t, x):
     """t as a one-hot array shaped like x (t may already be one-hot)."""
     t = np.asarray(t)
@@ -925,7 +933,7 @@ def cross_entropy_error(y: TensorLike, t: Any) -> Tensor:
     _check_labels("cross_entropy_error", data, t)
     n = data.shape[0] if data.ndim == 2 else 1
     if np.shape(t) == data.shape:
-        return -sum(t * log(y + 1e-7)) / n
+        return -sum(_labels_like(t, data) * log(y + 1e-7)) / n
     _label_index("cross_entropy_error", data, t)  # checks the labels' range
     index = (np.arange(n), t) if data.ndim == 2 else t
     return -sum(log(getitem(y, index) + 1e-7)) / n
@@ -949,7 +957,7 @@ def mean_squared_error(y: TensorLike, t: TensorLike) -> Tensor:
         raise ValueError(
             f"mean_squared_error: y has shape {data.shape} but t has shape {np.shape(_data(t))}"
         )
-    d = y - t
+    d = y - _labels_like(t, data)
     n = data.shape[0] if data.ndim >= 2 else 1
     return sum(d * d) * (0.5 / n)
 
@@ -975,7 +983,7 @@ def sigmoid_cross_entropy(x: TensorLike, t: TensorLike) -> Tensor:
         raise ValueError(
             f"sigmoid_cross_entropy: x has shape {data.shape} but t has shape {np.shape(_data(t))}"
         )
-    loss = logsumexp(stack([np.zeros_like(data), x]), axis=0) - x * t
+    loss = logsumexp(stack([np.zeros_like(data), x]), axis=0) - x * _labels_like(t, data)
     return sum(loss) / (data.shape[0] if data.ndim else 1)
 
 

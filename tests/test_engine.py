@@ -423,6 +423,24 @@ def test_dtype_rules():
     assert x32.grad.dtype == np.float32  # but a gradient always has its input's dtype
 
 
+@pytest.mark.parametrize(
+    "loss, labels",
+    [
+        (F.cross_entropy_error, np.eye(3)[[0, 2]]),  # float64 one-hot, as np.eye gives
+        (F.softmax_cross_entropy, np.eye(3)[[0, 2]]),
+        (F.mean_squared_error, np.ones((2, 3))),
+        (F.sigmoid_cross_entropy, np.array([[0, 1, 1], [1, 0, 0]])),  # integer 0/1 labels
+    ],
+)
+def test_float64_or_integer_labels_keep_a_float32_loss_float32(loss, labels):
+    # The labels are data: three of these losses came out float64 from float32 scores.
+    y = leaf([[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]], np.float32)
+    out = loss(y, labels)
+    assert out.dtype == np.float32
+    out.backward()
+    assert y.grad.dtype == np.float32
+
+
 def test_set_default_dtype():
     try:
         mg.set_default_dtype(np.float64)
