@@ -728,7 +728,7 @@ def _backprop(
             seed = _seed(root, g)  # for a tensor g under create_graph: checks its shape only
             if create_graph:
                 seed = g if isinstance(g, Tensor) else _wrap(seed)
-                taken.add(id(seed.data))  # the caller's tensor: a leaf's .grad gets a copy
+                _claim(seed.data, taken)  # the caller's tensor: a leaf's .grad gets a copy
             _deliver(root, seed, pending, queue, leaves, targets)
 
         while queue:
