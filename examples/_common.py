@@ -14,6 +14,8 @@ from typing import TypeVar
 
 import matplotlib
 
+from minigrad import data
+
 T = TypeVar("T")
 
 # ../shared/datasets beside the project: real MNIST and the book's sample weights.
@@ -47,8 +49,6 @@ def parse(p: argparse.ArgumentParser) -> argparse.Namespace:
 
 def load_full_mnist(data_dir: str | os.PathLike | None):
     """The full MNIST as `minigrad.data.load_mnist` gives it, or exit with its message."""
-    from minigrad import data
-
     try:
         return data.load_mnist(data_dir=data_dir)
     except (OSError, ValueError) as e:  # no files and no network, or a damaged file

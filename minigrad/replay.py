@@ -75,7 +75,6 @@ class Replay:
 
         slots: dict[int, int] = {id(p): k for k, p in enumerate(placeholders)}
         self._env: list[Any] = list(arrays)  # one value per slot; consts stay, the rest change
-        self.params: list[tuple[int, Tensor]] = []  # (slot, trainable leaf)
         self._live: list[tuple[int, Tensor]] = []  # (slot, tensor): every tensor leaf, read live
         needs_grad = [False] * len(arrays)
         # Forward: (forward, whether it also returns saved work, input slots, output slot).
@@ -89,13 +88,10 @@ class Replay:
                 return slots[id(x)]
             _check_not_escaped(x, placeholders)
             slots[id(x)] = len(self._env)
-            trainable = isinstance(x, Tensor) and x.requires_grad
             if isinstance(x, Tensor):
                 self._live.append((len(self._env), x))
-            if trainable:
-                self.params.append((len(self._env), x))
             self._env.append(x.data if isinstance(x, Tensor) else x)
-            needs_grad.append(trainable)
+            needs_grad.append(isinstance(x, Tensor) and x.requires_grad)
             return slots[id(x)]
 
         # In creation order, so that the backward below runs newest first, as backward()
@@ -116,6 +112,8 @@ class Replay:
             self._env.append(None)
             needs_grad.append(bool(back))
         self._backward.reverse()
+        # (slot, trainable leaf): the tensors whose .grad a call fills
+        self.params = [(slot, x) for slot, x in self._live if needs_grad[slot]]
         self._root = slots[id(loss)]
 
     def __call__(self, *arrays: Any) -> float:

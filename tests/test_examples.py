@@ -24,13 +24,12 @@ SAMPLE_WEIGHTS = SHARED / "book-sample-weights" / "sample_weight.npz"
 NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?"
 
 
-def run(cwd: Path, script: str, *args: str, **env: str) -> str:
-    """Run examples/<script> in cwd and return its stdout; fail with its stderr."""
+def _script(cwd: Path, script: str, args: tuple, env: dict) -> subprocess.CompletedProcess:
     environ = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT), **env)
     # One BLAS thread: the examples' matrices are small, and a second thread that
     # waits for a core taken by another job can make them ten times slower.
     environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, str(ROOT / "examples" / script), *args],
         cwd=cwd,
         env=environ,
@@ -38,8 +37,21 @@ def run(cwd: Path, script: str, *args: str, **env: str) -> str:
         text=True,
         timeout=300,
     )
+
+
+def run(cwd: Path, script: str, *args: str, **env: str) -> str:
+    """Run examples/<script> in cwd and return its stdout; fail with its stderr."""
+    proc = _script(cwd, script, args, env)
     assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
+
+
+def failure(cwd: Path, script: str, *args: str, **env: str) -> str:
+    """Run examples/<script>, expect it to fail without a traceback, and return its stderr."""
+    proc = _script(cwd, script, args, env)
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.stderr
 
 
 def line(out: str, start: str) -> str:
@@ -262,18 +274,6 @@ def test_train_mnist_takes_no_setup_to_mean_all_three(monkeypatch):
         module.parse_args(["lbfgs"])
     with pytest.raises(SystemExit):  # was a NumPy traceback once training began
         module.parse_args(["--seed", "-1"])
-
-
-def failure(cwd: Path, script: str, *args: str, **env: str) -> str:
-    """Run examples/<script>, expect it to fail, and return its stderr."""
-    environ = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT), **env)
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / script), *args],
-        cwd=cwd, env=environ, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode != 0, proc.stdout
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.stderr
 
 
 def test_examples_say_what_is_wrong_with_out_and_missing_mnist(tmp_path):
