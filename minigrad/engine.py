@@ -232,7 +232,7 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
     for a in args:
         if isinstance(a, Tensor):
             has_tensor = True
-            record = record or a.requires_grad
+            record = record or a._requires_grad
             arrays.append(a.data)
         else:
             arrays.append(a)
@@ -252,7 +252,7 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
     if record and _State.grad_enabled:
         if op_.no_grad and not _State.tracing:
             _refuse_grad(op_, args)
-        out.requires_grad = True
+        out._requires_grad = True
         out._node = Node(op_, args, arrays, attrs, saved)
     if _State.anomaly:
         _check_finite(out.data, "forward output", out._node, op_)
@@ -262,7 +262,7 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
 def _refuse_grad(op_: Op, args: tuple) -> None:
     """Stop now, not at backward, if an input the op has no gradient for requires grad."""
     for i in op_.no_grad:
-        if i < len(args) and isinstance(args[i], Tensor) and args[i].requires_grad:
+        if i < len(args) and isinstance(args[i], Tensor) and args[i]._requires_grad:
             name = list(_signature(op_.forward).parameters)[i]
             raise RuntimeError(
                 f"{op_.name} has no gradient for its input {i} ({name}), but that tensor "
@@ -317,7 +317,7 @@ class Node:
             if isinstance(x, Tensor):
                 if x._node is not None:
                     x = x._node
-                elif x.requires_grad:
+                elif x._requires_grad:
                     x = _ref(x)
                 else:
                     x = _data_ref(x, data_refs)
@@ -390,7 +390,7 @@ class Tensor:
     and lists become the default float dtype (float32).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "name", "_node", "_retain_grad", "__weakref__")
+    __slots__ = ("data", "grad", "_requires_grad", "name", "_node", "_retain_grad", "__weakref__")
     __array_ufunc__ = None  # so `ndarray + tensor` calls Tensor.__radd__
     __hash__ = object.__hash__  # == compares elementwise, so hash by identity
 
@@ -398,16 +398,30 @@ class Tensor:
         self, data: TensorLike, requires_grad: bool = False, name: str | None = None, dtype=None
     ) -> None:
         self.data = _as_array(data, dtype)
-        if requires_grad and self.data.dtype.kind != "f":
+        self.grad: Tensor | None = None
+        self.name = name
+        self._node: Node | None = None
+        self._retain_grad = False
+        self.requires_grad = requires_grad
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether backward computes a gradient for this tensor (always True for an op's output)."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and self.data.dtype.kind != "f":
             raise TypeError(
                 f"only floating-point tensors can require gradients, got dtype {self.data.dtype}; "
                 "convert first, e.g. Tensor(data.astype(np.float32), requires_grad=True)"
             )
-        self.grad: Tensor | None = None
-        self.requires_grad = bool(requires_grad)
-        self.name = name
-        self._node: Node | None = None
-        self._retain_grad = False
+        if not value and self._node is not None:  # its inputs would silently get no gradient
+            raise RuntimeError(
+                "requires_grad can only be turned off on a leaf tensor, not on the output of "
+                f"{self._node.op.name}; use .detach() for a copy cut from the graph"
+            )
+        self._requires_grad = bool(value)
 
     # --- array-like attributes
     shape = property(lambda self: self.data.shape)
@@ -590,7 +604,7 @@ def _wrap(data: np.ndarray) -> Tensor:
     t = _new(Tensor)
     t.data = data
     t.grad = None
-    t.requires_grad = False
+    t._requires_grad = False
     t.name = None
     t._node = None
     t._retain_grad = False
@@ -746,7 +760,7 @@ def _backprop(
             args, y = (inputs, t) if create_graph else (node.arrays, t.data)
             vjps = node.op.vjps
             for i, x in enumerate(inputs):
-                if not (isinstance(x, Tensor) and x.requires_grad):
+                if not (isinstance(x, Tensor) and x._requires_grad):
                     continue
                 vjp = vjps[i]
                 if vjp is None:

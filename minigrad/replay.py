@@ -63,7 +63,9 @@ class Replay:
         self.shapes = [(a.shape, a.dtype) for a in arrays]
         placeholders = [_wrap(a) for a in arrays]
         for p in placeholders:
-            p.requires_grad = True  # so every op on an input is recorded (never backpropagated)
+            # So every op on an input is recorded (never backpropagated); labels are integers,
+            # which the public setter refuses.
+            p._requires_grad = True
         tracing, _State.tracing = _State.tracing, True
         try:
             with enable_grad():

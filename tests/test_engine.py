@@ -811,6 +811,30 @@ def test_backward_seed_shape_is_checked():
 def test_integer_tensors_cannot_require_grad():
     with pytest.raises(TypeError, match="floating-point"):
         mg.Tensor(np.arange(3), requires_grad=True)
+    t = mg.Tensor(np.arange(3))
+    with pytest.raises(TypeError, match="floating-point"):
+        t.requires_grad = True
+    assert not t.requires_grad
+
+
+def test_requires_grad_cannot_be_turned_off_on_an_op_output():
+    # As in PyTorch: turning it off would cut the gradient to x without a word.
+    x = leaf([1.0, 2.0])
+    h = x * 2
+    with pytest.raises(RuntimeError, match=r"only be turned off on a leaf.*mul.*detach"):
+        h.requires_grad = False
+    h.requires_grad = True  # already so: allowed
+    (h * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [4.0, 8.0])  # d/dx 2x^2
+
+
+def test_a_leaf_can_be_frozen_and_unfrozen():
+    w = leaf([1.0, 2.0])
+    w.requires_grad = False
+    assert not (w * 2).requires_grad
+    w.requires_grad = True
+    (w * 3).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [3.0, 3.0])
 
 
 def test_backward_without_requires_grad_explains():
