@@ -524,7 +524,7 @@ class Tensor:
     __isub__ = lambda self, other: _in_place(self, other, np.subtract, F.sub)
     __imul__ = lambda self, other: _in_place(self, other, np.multiply, F.mul)
     __itruediv__ = lambda self, other: _in_place(self, other, np.divide, F.div)
-    __getitem__ = lambda self, index: F.getitem(self, _data(index))
+    __getitem__ = lambda self, index: F.getitem(self, index)  # a tensor index is an input
 
     # Comparisons give plain boolean arrays: they have no gradient.
     __eq__ = lambda self, other: self.data == _data(other)

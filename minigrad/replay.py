@@ -173,9 +173,9 @@ def _bind(fn: Callable, attrs: dict) -> Callable:
 def _check_not_escaped(value: Any, placeholders: list[Tensor]) -> None:
     """Refuse an input that reaches an op other than itself or through ops: it would be frozen.
 
-    That is an input hidden in a constant (a tuple index, an attribute), or its
-    array under another name: `x[t]` unwraps a tensor index, and `x.detach()`
-    or `Tensor(x)` wrap x's array (or a view of it) in a new tensor.
+    That is an input hidden in a constant (a tuple index such as `x[rows, t]`,
+    an attribute), or its array under another name: `x.detach()` or
+    `Tensor(x)` wrap x's array (or a view of it) in a new tensor.
     """
     items = value if isinstance(value, (tuple, list)) else (value,)
     inputs = {id(p.data) for p in placeholders}
@@ -184,7 +184,10 @@ def _check_not_escaped(value: Any, placeholders: list[Tensor]) -> None:
         while isinstance(a, np.ndarray):  # the array, then what it is a view of
             if id(a) in inputs:
                 raise TypeError(
-                    "Replay: an input is used other than through ops (inside a constant or "
-                    "attribute, or as a detached copy), so its value would be frozen"
+                    "Replay: an input is used other than through ops, so its value would be "
+                    "frozen: inside a constant or an op's attribute (a tuple index such as "
+                    "y[rows, t], as cross_entropy_error makes from index labels), or as a "
+                    "detached copy. Index with y[t] alone, or give the labels one-hot or to "
+                    "softmax_cross_entropy"
                 )
             a = a.base

@@ -167,11 +167,20 @@ def test_a_loss_that_is_not_a_recorded_scalar_is_refused():
 def test_an_input_hidden_in_a_constant_is_refused():
     # cross_entropy_error indexes with (arange, t): t would be frozen inside the index tuple.
     w = nn.Parameter(np.ones((3, 3)))
-    with pytest.raises(TypeError, match="inside a constant"):
+    with pytest.raises(TypeError, match="inside a constant.*cross_entropy_error.*one-hot"):
         Replay(lambda x, t: F.cross_entropy_error(F.softmax(x @ w), t), np.ones((2, 3)), [0, 2])
-    # A tensor index is unwrapped to its array: the same input, frozen the same way.
+    rows = np.arange(2)
     with pytest.raises(TypeError, match="inside a constant"):
-        Replay(lambda x, t: (x @ w)[t].sum(), np.ones((2, 3)), np.array([0, 1]))
+        Replay(lambda x, t: (x @ w)[rows, t].sum(), np.ones((2, 3)), np.array([0, 1]))
+
+
+def test_a_tensor_index_is_replayed():
+    # x[t] used to unwrap t to its array, which Replay refused as a frozen input.
+    w = nn.Parameter(np.arange(9.0).reshape(3, 3))
+    replay = Replay(lambda x, t: (x @ w)[t].sum(), np.ones((2, 3)), np.array([0, 1]))
+    x = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    assert replay(x, np.array([1, 1])) == 2 * (6.0 + 7.0 + 8.0)
+    np.testing.assert_array_equal(w.grad.data, [[0, 0, 0], [0, 0, 0], [2, 2, 2]])
 
 
 @pytest.mark.parametrize(
