@@ -19,15 +19,26 @@ class HandMLP:
     `weights` holds one `(W, b)` pair per layer, W of shape (in, out); they
     are copied into `dtype`. The activation ("sigmoid" or "relu") sits
     between layers; the last layer gives the scores for softmax-CE.
+
+    By default each layer is updated as soon as its gradient is computed, by
+    scaling the gradient in place: the fastest form by hand. With
+    `separate_update`, the update runs after the whole backward and leaves
+    the gradients intact (W -= lr * dW, a temporary the size of W), as any
+    framework's `optimizer.step()` must, since the user may still read `.grad`.
     """
 
     def __init__(
-        self, weights: Sequence[tuple[np.ndarray, np.ndarray]], activation: str, dtype: type
+        self,
+        weights: Sequence[tuple[np.ndarray, np.ndarray]],
+        activation: str,
+        dtype: type,
+        separate_update: bool = False,
     ) -> None:
         if activation not in ("sigmoid", "relu"):
             raise ValueError(f"activation must be 'sigmoid' or 'relu', got {activation!r}")
         self.params = [(W.astype(dtype), b.astype(dtype)) for W, b in weights]
         self.sigmoid = activation == "sigmoid"
+        self.separate_update = separate_update
 
     def step(self, x: np.ndarray, t: np.ndarray, lr: float) -> float:
         """One SGD step on the batch (x, integer labels t); returns the loss before the update."""
@@ -55,6 +66,7 @@ class HandMLP:
         g[rows, t] -= 1
         g /= n
         # Backward: dW = h^T g, db = sum g, dh = g W^T through the activation.
+        grads = []
         for i in range(last, -1, -1):
             W, b = self.params[i]
             h = inputs[i]
@@ -63,8 +75,14 @@ class HandMLP:
             if i > 0:
                 g = g @ W.T
                 g *= h * (1.0 - h) if self.sigmoid else h > 0
+            if self.separate_update:
+                grads.append((W, b, gW, gb))
+                continue
             gW *= lr  # in place: no temporary the size of W
             gb *= lr
             W -= gW
             b -= gb
+        for W, b, gW, gb in reversed(grads):  # first layer first, as an optimizer's list
+            W -= lr * gW
+            b -= lr * gb
         return loss

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure  # a bare Figure: no pyplot state, no displ
 HERE = Path(__file__).resolve().parent
 SERIES = {  # key -> (label, colour)
     "hand_f64": ("hand NumPy f64", "#9e9e9e"),
+    "hand_f32_after": ("hand NumPy f32, update after", "#cfcfcf"),
     "minigrad": ("minigrad", "#1f77b4"),
     "minigrad_replay": ("minigrad replay", "#7fb3de"),
     "torch": ("PyTorch", "#ff7f0e"),

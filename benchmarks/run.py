@@ -5,9 +5,11 @@
 
 W1-W4 time whole training steps (forward, loss, backward, SGD update) in
 float32 and report the median ms per step with its ratio to hand NumPy in
-float32 from the same run; W5 times one recorded op on one element, forward
-and backward, against NumPy doing the same arithmetic. Implementations take
-turns in one process (see `harness.interleave`). Prints Markdown.
+float32 from the same run. Hand NumPy also runs with its update moved after
+the backward ("update after"), where an optimizer's step() must put it; W5
+times one recorded op on one element, forward and backward, against NumPy
+doing the same arithmetic. Implementations take turns in one process (see
+`harness.interleave`). Prints Markdown.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ OP_TARGET_US = 5.0
 COLUMNS = {  # implementation key -> column title
     "hand_f32": "hand NumPy f32",
     "hand_f64": "hand NumPy f64",
+    "hand_f32_after": "hand NumPy f32, update after",
     "minigrad": "minigrad",
     "minigrad_replay": "minigrad replay",
     "torch": "PyTorch",
@@ -102,6 +105,7 @@ def bench_steps(
         runners = {
             "hand_f32": hand_step(w, weights, batches, np.float32),
             "hand_f64": hand_step(w, weights, batches, np.float64),
+            "hand_f32_after": hand_step(w, weights, batches, np.float32, separate_update=True),
             "minigrad": minigrad_step(w, weights, batches),
             "minigrad_replay": minigrad_replay_step(w, weights, batches),
         }

@@ -96,9 +96,9 @@ def make_weights(sizes: tuple[int, ...], seed: int = 0) -> list[tuple[np.ndarray
 # ---------------------------------------------------------------- implementations
 
 
-def hand_step(w: Workload, weights, batches, dtype: type) -> Step:
+def hand_step(w: Workload, weights, batches, dtype: type, separate_update: bool = False) -> Step:
     """Hand-written NumPy in `dtype` (its own copy of the batches in that dtype)."""
-    net = HandMLP(weights, w.activation, dtype)
+    net = HandMLP(weights, w.activation, dtype, separate_update)
     data = [(x.astype(dtype), t) for x, t in batches]
 
     def step(i: int) -> float:

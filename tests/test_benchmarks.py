@@ -51,7 +51,10 @@ def tiny_run(tmp_path_factory):
 
 def test_run_prints_the_tables(tiny_run):
     stdout, _ = tiny_run
-    assert "| workload | hand NumPy f32 | hand NumPy f64 | minigrad |" in stdout
+    assert (
+        "| workload | hand NumPy f32 | hand NumPy f64 | hand NumPy f32, update after | minigrad |"
+        in stdout
+    )
     for w in workloads.WORKLOADS:
         assert f"| {w.title} |" in stdout
     for op in workloads.OP_NAMES:
@@ -67,7 +70,9 @@ def test_run_json_structure(tiny_run):
     assert {"cpu", "cores", "numpy", "blas"} <= set(report["machine"])
     assert [r["key"] for r in report["steps"]] == ["W1", "W2", "W3", "W4"]
     for r in report["steps"]:
-        assert set(r["ms"]) == {"hand_f32", "hand_f64", "minigrad", "minigrad_replay"}
+        assert set(r["ms"]) == {
+            "hand_f32", "hand_f64", "hand_f32_after", "minigrad", "minigrad_replay"
+        }  # fmt: skip
         hand = r["ms"]["hand_f32"]["median"]
         for stats in r["ms"].values():
             assert {"median", "q1", "q3", "n", "ratio"} <= set(stats)
@@ -128,6 +133,24 @@ def test_hand_numpy_computes_the_minigrad_step(key):
     params = [p.data for p in step.model.parameters()]
     for got, want in zip(params, [a for pair in hand.params for a in pair], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("key", ["W1", "W4"])
+def test_hand_numpy_updates_the_same_after_the_backward(key):
+    # The "update after" reference must differ only in when it updates and how it
+    # scales: the same loss and the same weights after each step.
+    w = {wl.key: wl for wl in workloads.WORKLOADS}[key]
+    data = workloads.load_images("subset")[:2] if w.data == "mnist" else None
+    batches = workloads.make_batches(w, 3, data)
+    weights = workloads.make_weights(w.sizes)
+    inline = HandMLP(weights, w.activation, np.float64)
+    after = HandMLP(weights, w.activation, np.float64, separate_update=True)
+    for x, t in batches:
+        x = x.astype(np.float64)
+        assert after.step(x, t, workloads.LR) == inline.step(x, t, workloads.LR)
+        for got, want in zip(after.params, inline.params, strict=True):
+            np.testing.assert_array_equal(got[0], want[0])  # lr * dW either way: bit for bit
+            np.testing.assert_array_equal(got[1], want[1])
 
 
 def test_float32_stays_float32_through_a_training_step():
