@@ -53,7 +53,7 @@ def plot(report: dict, out: Path) -> Path:
         ax.minorticks_off()
         ax.set_ylabel("time per step / hand NumPy f32")
         ax.set_title("Training step (dashed: minigrad target)")
-        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(keys))
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     if ops:
         ax = axes.pop(0)
         keys = [k for k in ("minigrad", "torch", "dezero") if k in ops[0]["us"]]
@@ -72,7 +72,7 @@ def plot(report: dict, out: Path) -> Path:
         ax.set_xticks(range(len(ops)), [r["op"] for r in ops])
         ax.set_yscale("log")
         ax.set_ylabel("us over plain NumPy")
-        ax.set_title("W5: overhead per recorded op (1 element, fwd+bwd)")
+        ax.set_title("W5: overhead per recorded op\n(1 element, forward + backward)")
         ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4)
     fig.suptitle(f"minigrad benchmarks ({report['mode']} run)", fontsize="medium")
     fig.tight_layout()
