@@ -437,16 +437,17 @@ def _clip_case(draw, t):
 @op(lambda g, y, x, lo=None, hi=None: _unbroadcast(g * _inside(_data(x), lo, hi), x), None, None,
     spec=Spec(case=_clip_case, wrt=(0,), ref=lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi)))  # fmt: skip
 def clip(x, lo=None, hi=None):
-    """x limited to [lo, hi]; the gradient passes only strictly inside the bounds."""
+    """x limited to [lo, hi]; the gradient passes inside the bounds and at them, as in
+    PyTorch and DeZero (so a value that starts at a bound can still move away)."""
     return np.clip(x, lo, hi)
 
 
 def _inside(x, lo, hi):
     mask = np.ones(x.shape, dtype=bool)
     if lo is not None:
-        mask = mask & (x > lo)  # not &=: array bounds may broadcast x to a larger shape
+        mask = mask & (x >= lo)  # not &=: array bounds may broadcast x to a larger shape
     if hi is not None:
-        mask = mask & (x < hi)
+        mask = mask & (x <= hi)
     return mask
 
 

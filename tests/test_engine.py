@@ -170,9 +170,10 @@ def test_comparisons_return_boolean_arrays():
         (F.abs, 0.0, 0.0),
         (F.step, 0.0, 0.0),
         (F.step, 1.0, 0.0),
-        (lambda t: F.clip(t, 0.0, 1.0), 0.0, 0.0),
-        (lambda t: F.clip(t, 0.0, 1.0), 1.0, 0.0),
+        (lambda t: F.clip(t, 0.0, 1.0), 0.0, 1.0),  # at the bounds, as PyTorch's clamp
+        (lambda t: F.clip(t, 0.0, 1.0), 1.0, 1.0),
         (lambda t: F.clip(t, 0.0, 1.0), 0.5, 1.0),
+        (lambda t: F.clip(t, 0.0, 1.0), 1.5, 0.0),
         (lambda t: F.maximum(t, mg.tensor(2.0, dtype=np.float64)), 2.0, 0.5),
         (lambda t: F.minimum(t, 2.0), 2.0, 0.5),
         (lambda t: F.leaky_relu(t, 0.1), 0.0, 0.1),
