@@ -79,16 +79,25 @@ class Optimizer:
         raise NotImplementedError
 
     def _check_grads(self) -> None:
-        """Refuse a .grad of the wrong shape before any parameter changes.
+        """Refuse, before any parameter changes, what would stop the update part-way.
 
         backward always gives a parameter's own shape; a .grad set by hand may
-        not, and NumPy would broadcast it into the update without a word.
+        not, and NumPy would broadcast it into the update without a word. A
+        parameter made from a read-only array (np.load with mmap_mode="r") cannot
+        be updated in place.
         """
         for p in self.params:
-            if p.grad is not None and p.grad.data.shape != p.data.shape:
+            if p.grad is None:
+                continue
+            if p.grad.data.shape != p.data.shape:
                 raise ValueError(
                     f"a parameter of shape {p.data.shape} has a .grad of shape "
                     f"{p.grad.data.shape}; a gradient must have its parameter's shape"
+                )
+            if not p.data.flags.writeable:
+                raise ValueError(
+                    f"a parameter of shape {p.data.shape} holds a read-only array, which the "
+                    "update cannot change in place; give the parameter a copy (np.array(a))"
                 )
 
 

@@ -167,6 +167,21 @@ def test_a_grad_of_another_shape_is_an_error_not_a_broadcast(name, grad_shape):
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
+def test_a_read_only_parameter_is_refused_before_any_update(name):
+    # e.g. weights from np.load(..., mmap_mode="r"): NumPy's "output array is read-only"
+    # came after the parameters before it had been updated.
+    frozen = W0.copy()
+    frozen.flags.writeable = False
+    a, b = nn.Parameter(W0.copy()), nn.Parameter(frozen)
+    a.grad, b.grad = mg.Tensor(np.ones((2, 2))), mg.Tensor(np.ones((2, 2)))
+    opt = OPTIMIZERS[name]([a, b])
+    with pytest.raises(ValueError, match=r"shape \(2, 2\) holds a read-only array.*np\.array"):
+        opt.step()
+    np.testing.assert_array_equal(a.data, W0)
+    assert opt.state == [{}, {}]
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
 def test_a_bad_grad_later_in_the_list_leaves_every_parameter_and_state_as_it_was(name):
     # The check ran inside the update loop: the parameters before the bad one were updated.
     a, b = nn.Parameter(W0.copy()), nn.Parameter(W0.copy())
