@@ -576,16 +576,34 @@ class Tensor:
 
 
 def _in_place(t: Tensor, other: Any, ufunc: np.ufunc, op_: Callable) -> Tensor:
-    if _State.grad_enabled:
-        if t.requires_grad and t._node is None:
-            raise RuntimeError(
-                "a leaf tensor that requires grad cannot change in place while gradients are "
-                "recorded (the graph may need its old value); update it under "
-                "`with minigrad.no_grad():`, or write `t = t + ...` for a new tensor"
+    """`t op= other`: in place, unless the op is recorded; then a new tensor `t op other`
+    of t's shape and dtype, as NumPy's in-place rules would give."""
+    recorded = _State.grad_enabled and (
+        t._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
+    )
+    if not recorded:
+        ufunc(t.data, _data(other), out=t.data)
+        return t
+    if t._requires_grad and t._node is None:
+        raise RuntimeError(
+            "a leaf tensor that requires grad cannot change in place while gradients are "
+            "recorded (the graph may need its old value); update it under "
+            "`with minigrad.no_grad():`, or write `t = t + ...` for a new tensor"
+        )
+    out = op_(t, other)
+    if out.shape != t.shape:
+        raise ValueError(
+            f"an in-place result of shape {out.shape} does not fit the tensor's shape {t.shape}; "
+            "write `t = t + ...` for a new tensor"
+        )
+    if out.dtype != t.dtype:
+        if not np.can_cast(out.dtype, t.dtype, "same_kind"):
+            raise TypeError(
+                f"an in-place result of dtype {out.dtype} cannot be stored as {t.dtype}; "
+                "write `t = t + ...` for a new tensor"
             )
-        return op_(t, other)
-    ufunc(t.data, _data(other), out=t.data)
-    return t
+        out = F.astype(out, t.dtype)
+    return out
 
 
 def tensor(
@@ -680,7 +698,8 @@ def _store_grad(t: Tensor, g: Any, create_graph: bool, taken: set[int]) -> None:
     `taken` holds the arrays already in a `.grad` from this backward, by id.
     """
     if t.grad is not None:
-        t.grad = t.grad + g if create_graph else _wrap(t.grad.data + g)
+        # asarray: NumPy adds two 0-d arrays into a scalar, which in-place updates cannot change
+        t.grad = t.grad + g if create_graph else _wrap(np.asarray(t.grad.data + g))
     elif create_graph:  # a recorded copy (g * 1) where a plain one would cut the graph
         t.grad = g if _claim(_data(g), taken) else g * 1
     else:

@@ -273,12 +273,13 @@ def _linear_vjp_x(g, y, x, w, b=None):
 def _linear_vjp_w(g, y, x, w, b=None):
     if x.ndim == 2:  # the usual (batch, features) input: no reshapes to pay for
         return x.T @ g
-    return x.reshape((-1, w.shape[0])).T @ g.reshape((-1,) + w.shape[1:])
+    rows = math.prod(x.shape[:-1])  # not -1: NumPy cannot infer it when a side is 0
+    return x.reshape((rows, w.shape[0])).T @ g.reshape((rows,) + w.shape[1:])
 
 
 def _linear_vjp_b(g, y, x, w, b):
     if g.ndim != b.ndim + 1:  # not the usual one batch axis: make it one
-        g = g.reshape((-1,) + b.shape)
+        g = g.reshape((math.prod(g.shape[: g.ndim - b.ndim]),) + b.shape)
     return g.sum(axis=0)
 
 
@@ -830,10 +831,12 @@ def _label_index(name: str, x: np.ndarray, t: Any) -> np.ndarray:
 
 
 def _labels_like(t, x):
-    """Array labels in the scores' float dtype: float64 or integer labels (np.eye(10)[t])
-    would make a float32 loss float64."""
-    if isinstance(t, Tensor) or x.dtype.kind != "f":
+    """Labels in the scores' float dtype: float64 or integer labels (np.eye(10)[t], or a
+    DataLoader's tensors) would make a float32 loss float64. A tensor is cast by the op."""
+    if x.dtype.kind != "f":
         return t
+    if isinstance(t, Tensor):
+        return t if t.dtype == x.dtype else astype(t, x.dtype)
     return np.asarray(t, dtype=x.dtype)
 
 
@@ -960,7 +963,7 @@ def mean_squared_error(y: TensorLike, t: TensorLike) -> Tensor:
         )
     d = y - _labels_like(t, data)
     n = data.shape[0] if data.ndim >= 2 else 1
-    return sum(d * d) * (0.5 / n)
+    return sum(d * d) * (0.5 / n if n else np.nan)  # an empty batch: NaN, as the other losses
 
 
 def _binary_case(draw, t):

@@ -433,13 +433,30 @@ def test_dtype_rules():
         (F.sigmoid_cross_entropy, np.array([[0, 1, 1], [1, 0, 0]])),  # integer 0/1 labels
     ],
 )
-def test_float64_or_integer_labels_keep_a_float32_loss_float32(loss, labels):
-    # The labels are data: three of these losses came out float64 from float32 scores.
+@pytest.mark.parametrize("as_tensor", [False, True], ids=["array", "tensor"])
+def test_float64_or_integer_labels_keep_a_float32_loss_float32(loss, labels, as_tensor):
+    # The labels are data: three of these losses came out float64 from float32 scores,
+    # and with labels as tensors (a DataLoader's batches) after that was fixed for arrays.
     y = leaf([[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]], np.float32)
-    out = loss(y, labels)
+    out = loss(y, mg.Tensor(labels) if as_tensor else labels)
     assert out.dtype == np.float32
     out.backward()
     assert y.grad.dtype == np.float32
+
+
+def test_a_float64_target_that_requires_grad_gets_a_float64_gradient():
+    y = leaf([[0.5, 1.5]], np.float32)
+    t = leaf([[1.0, 1.0]])
+    F.mean_squared_error(y, t).backward()
+    assert t.grad.dtype == np.float64
+    np.testing.assert_array_equal(t.grad.data, [[0.5, -0.5]])
+
+
+def test_mean_squared_error_of_an_empty_batch_is_nan():
+    # It raised ZeroDivisionError; the other losses and PyTorch's mse_loss give NaN.
+    with np.errstate(invalid="ignore"):
+        out = F.mean_squared_error(leaf(np.zeros((0, 3)), np.float32), np.zeros((0, 3)))
+    assert np.isnan(out.item()) and out.dtype == np.float32
 
 
 def test_set_default_dtype():
@@ -639,6 +656,56 @@ def test_in_place_on_a_computed_tensor_while_recording_is_recorded():
     np.testing.assert_array_equal(x.grad.data, [9.0, 9.0])
 
 
+def test_in_place_on_a_tensor_nothing_records_changes_it_in_place():
+    # With grad mode on, `g *= 0.5` on a parameter's .grad gave a new tensor, so the
+    # .grad itself (scaling gradients by hand) never changed.
+    w = leaf([1.0, 2.0])
+    (w * 3).sum().backward()
+    g = w.grad
+    g *= 0.5
+    assert g is w.grad
+    np.testing.assert_array_equal(w.grad.data, [1.5, 1.5])
+
+
+@pytest.mark.parametrize(
+    "other, error, message",
+    [
+        (np.ones((3, 2), np.float32), ValueError, r"shape \(3, 2\) does not fit.*\(2,\)"),
+        (mg.tensor([[1.0], [2.0]], requires_grad=True), ValueError, r"does not fit"),
+    ],
+)
+def test_a_recorded_in_place_result_must_keep_the_tensor_shape(other, error, message):
+    # While recording, h += other became h + other, which could take any broadcast shape;
+    # NumPy (and no_grad) refuse that.
+    h = leaf([1.0, 2.0]) * 2
+    with pytest.raises(error, match=message):
+        h += other
+
+
+def test_a_recorded_in_place_result_keeps_the_tensor_dtype():
+    x = leaf([1.0, 2.0], np.float32)
+    h = x * 2
+    h += np.array([0.5, 0.5])  # float64, cast back as NumPy's h += ... would
+    assert h.dtype == np.float32
+    h.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+    n = mg.Tensor(np.array([1, 2]))
+    with pytest.raises(TypeError, match="dtype float64 cannot be stored as int64"):
+        n += x
+
+
+def test_a_0d_gradient_stays_an_array_when_it_accumulates():
+    # The second backward added two 0-d arrays into a NumPy scalar: .grad.data was
+    # np.float32, and scaling the gradient in place failed.
+    x = mg.tensor(2.0, requires_grad=True)
+    (x * 3).backward()
+    (x * 3).backward()
+    assert type(x.grad.data) is np.ndarray and x.grad.item() == 6.0
+    with mg.no_grad():
+        x.grad *= 0.5
+    assert x.grad.item() == 3.0
+
+
 def test_create_graph_keeps_float32_with_a_number_base():
     # 2 ** x's gradient took log(2) as a NumPy float64 scalar and came out float64.
     x = mg.tensor([0.5, 1.0], requires_grad=True)
@@ -741,6 +808,19 @@ def test_linear_with_a_1d_weight_has_the_right_gradients(x_shape):
     x, w = rng.standard_normal(x_shape), rng.standard_normal(4)
     assert gradcheck(F.linear, x, w, np.array(0.5))
     assert gradgradcheck(F.linear, x, w, np.array(0.5))
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape", [((2, 5, 0), (0, 3)), ((2, 5, 3), (3, 0)), ((0,), (0, 3))]
+)
+def test_linear_with_a_zero_size_side_has_zero_gradients(x_shape, w_shape):
+    # Backward reshaped with -1, which NumPy cannot infer when a side is 0.
+    x, w = leaf(np.ones(x_shape)), leaf(np.ones(w_shape))
+    b = leaf(np.ones(w_shape[1:]))
+    F.linear(x, w, b).sum().backward()
+    for t in (x, w):
+        assert t.grad.shape == t.shape and not t.grad.data.any()
+    np.testing.assert_array_equal(b.grad.data, np.full(w_shape[1:], np.prod(x_shape[:-1])))
 
 
 def test_sum_to_a_shape_x_does_not_broadcast_to_is_an_error():
