@@ -1,7 +1,7 @@
 """Replay a recorded training step: trace once, re-run the same ops on new data.
 
 Eager mode pays Python overhead on every op of every step (tensors, nodes,
-graph sort, dispatch), which dominates on small nets. `Replay` records the
+the backward's heap, dispatch), which dominates on small nets. `Replay` records the
 step once and keeps only the op sequence; each call then runs the ops' NumPy
 forwards and VJPs on plain arrays:
 
@@ -18,7 +18,9 @@ What is fixed at trace time, and what is not:
 - Tensors are read live on every call, so in-place optimizer updates and
   `load_state_dict` are seen, frozen (requires_grad=False) parameters too.
   Trainable leaves get their `.grad` accumulated exactly as
-  `loss.backward()` would, bit for bit (call `zero_grad()` yourself).
+  `loss.backward()` would, bit for bit (call `zero_grad()` yourself). Which
+  leaves those are is fixed at trace time: after freezing or unfreezing a
+  parameter, trace a new Replay.
 - Everything else is frozen: array constants, op attributes, Python control
   flow, shapes, and random ops. A dropout mask is drawn once and reused forever, so
   do not replay steps with dropout (or `training=True` randomness); use eager

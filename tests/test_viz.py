@@ -3,6 +3,7 @@ the `minigrad graph` command and the plot helpers."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ import minigrad.functional as F  # noqa: E402
 from minigrad import nn, optim, viz  # noqa: E402
 from minigrad.cli import main  # noqa: E402
 from minigrad.engine import DataRef, Node  # noqa: E402
+from minigrad.viz import cli as viz_cli  # noqa: E402
 from minigrad.viz.expr import ExpressionError, parse  # noqa: E402
 
 needs_dot = pytest.mark.skipif(
@@ -543,6 +545,20 @@ def test_cli_expression_to_dot(tmp_path, capsys):
     assert len(nodes) == 8 and len(edges) == 8
     assert all("|grad|" in label for key, label in nodes.items() if key.startswith("t"))
     assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_every_function_the_graph_help_lists_works_on_its_scalar_variables(tmp_path, capsys):
+    # The help listed matmul and dot, which need arrays: on scalars they only gave errors.
+    parser = argparse.ArgumentParser()
+    viz_cli.add_arguments(parser)
+    listed = parser.description.split("Functions: ")[1].rstrip(".").split(", ")
+    assert "matmul" not in listed and "dot" not in listed and len(listed) > 20
+    for name in listed:
+        out = tmp_path / f"{name}.dot"
+        if main(["graph", f"{name}(x)", "--out", str(out)]) != 0:  # a binary function
+            assert main(["graph", f"{name}(x, y)", "--out", str(out)]) == 0, name
+        assert out.read_text().startswith("digraph"), name
+    capsys.readouterr()
 
 
 @needs_dot

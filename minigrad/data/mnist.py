@@ -6,7 +6,8 @@ embedded in this package (`mnist_subset.npz`: the first 5,000 training and
 first 1,000 test images with their labels, unchanged) carries that license;
 `scripts/make_mnist_subset.py` regenerates it from the original files.
 
-Each of the four files is looked for, first match wins, in:
+The files needed are taken together from the first of these directories
+that holds them all (one before the cache that holds only some is an error):
 
 1. the `data_dir` argument;
 2. the directory named by the `MINIGRAD_DATA_DIR` environment variable;

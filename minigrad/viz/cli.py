@@ -39,10 +39,12 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `minigrad graph`."""
+    # Matrix products need arrays; the command line's variables are scalars.
+    scalar_functions = [name for name in FUNCTIONS if name not in ("matmul", "dot")]
     parser.description = (
         "Render a computational graph with Graphviz: a built-in model's loss on a batch of "
         f"{BATCH} random inputs, or an expression over scalar variables, e.g. "
-        '"tanh(x) * y + x". Functions: ' + ", ".join(FUNCTIONS) + "."
+        '"tanh(x) * y + x". Functions: ' + ", ".join(scalar_functions) + "."
     )
     parser.add_argument(
         "expression",
