@@ -19,8 +19,8 @@ What is fixed at trace time, and what is not:
   `load_state_dict` are seen, frozen (requires_grad=False) parameters too.
   Trainable leaves get their `.grad` accumulated exactly as
   `loss.backward()` would, bit for bit (call `zero_grad()` yourself). Which
-  leaves those are is fixed at trace time: after freezing or unfreezing a
-  parameter, trace a new Replay.
+  leaves those are is fixed at trace time: a call after freezing or
+  unfreezing a parameter raises RuntimeError; trace a new Replay.
 - Everything else is frozen: array constants, op attributes, Python control
   flow, shapes, and random ops. A dropout mask is drawn once and reused forever, so
   do not replay steps with dropout (or `training=True` randomness); use eager
@@ -79,7 +79,8 @@ class Replay:
 
         slots: dict[int, int] = {id(p): k for k, p in enumerate(placeholders)}
         self._env: list[Any] = list(arrays)  # one value per slot; consts stay, the rest change
-        self._live: list[tuple[int, Tensor]] = []  # (slot, tensor): every tensor leaf, read live
+        # (slot, tensor, its requires_grad at trace time): every tensor leaf, read live
+        self._live: list[tuple[int, Tensor, bool]] = []
         needs_grad = [False] * len(arrays)
         # Forward: (forward, whether it also returns saved work, input slots, output slot).
         # Backward, newest first: (node index, output slot, ((vjp, input slot), ...)).
@@ -93,7 +94,7 @@ class Replay:
             _check_not_escaped(x, placeholders)
             slots[id(x)] = len(self._env)
             if isinstance(x, Tensor):
-                self._live.append((len(self._env), x))
+                self._live.append((len(self._env), x, x.requires_grad))
             self._env.append(x.data if isinstance(x, Tensor) else x)
             needs_grad.append(isinstance(x, Tensor) and x.requires_grad)
             return slots[id(x)]
@@ -117,7 +118,7 @@ class Replay:
             needs_grad.append(bool(back))
         self._backward.reverse()
         # (slot, trainable leaf): the tensors whose .grad a call fills
-        self.params = [(slot, x) for slot, x in self._live if needs_grad[slot]]
+        self.params = [(slot, x) for slot, x, _ in self._live if needs_grad[slot]]
         self._root = slots[id(loss)]
 
     def __call__(self, *arrays: Any) -> float:
@@ -133,7 +134,12 @@ class Replay:
                     f"got shape {a.shape} and dtype {a.dtype}; trace a new Replay for it"
                 )
             env[k] = a
-        for slot, x in self._live:
+        for slot, x, traced in self._live:
+            if x._requires_grad is not traced:  # the trace decided who gets a gradient
+                raise RuntimeError(
+                    f"Replay: a tensor of shape {x.shape} was traced with requires_grad={traced} "
+                    "and has changed since; trace a new Replay after freezing or unfreezing"
+                )
             env[slot] = x.data
         inputs = []  # each node's input arrays, for its VJPs
         works = {}  # saved work, by node index, of the ops that return some

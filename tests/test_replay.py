@@ -110,6 +110,22 @@ def test_frozen_parameters_are_read_live_too():
     assert replay(x) == model(x).sum().item() == 12.0
 
 
+@pytest.mark.parametrize("freeze", [True, False])
+def test_freezing_or_unfreezing_after_the_trace_is_refused(freeze):
+    # The trace fixes which leaves get a gradient: a parameter frozen after it kept getting
+    # a .grad (and the optimizer kept updating it); one unfrozen after it got none.
+    model = nn.Linear(3, 2, rng=0)
+    model.W.requires_grad = not freeze
+    x = np.ones((1, 3))
+    replay = Replay(lambda x: model(x).sum(), x)
+    model.W.requires_grad = freeze
+    with pytest.raises(RuntimeError, match=r"shape \(3, 2\) was traced with requires_grad"):
+        replay(x)
+    assert model.W.grad is None and model.b.grad is None
+    model.W.requires_grad = not freeze
+    assert replay(x) == model(x).sum().item()
+
+
 @pytest.mark.parametrize("create_graph", [False, True])
 def test_a_gradient_taken_inside_the_step_is_refused(create_graph):
     # A gradient penalty: relu's rule builds its mask in NumPy, which a replay would freeze.
