@@ -25,7 +25,7 @@ import itertools
 import os
 import sys
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import Any, NamedTuple
@@ -40,6 +40,7 @@ class _State:
     anomaly = False
     tracing = False  # Replay is recording: its inputs require grad only so ops record them
     default_dtype: type = np.float32
+    last_change = -1  # the node count when an array was last changed in place (_mark_changed)
 
 
 def set_default_dtype(dtype: Any) -> None:
@@ -390,7 +391,10 @@ class Tensor:
     and lists become the default float dtype (float32).
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "name", "_node", "_retain_grad", "__weakref__")
+    __slots__ = (
+        "data", "grad", "_requires_grad", "name", "_node", "_retain_grad", "_changed_at",
+        "__weakref__",
+    )  # fmt: skip
     __array_ufunc__ = None  # so `ndarray + tensor` calls Tensor.__radd__
     __hash__ = object.__hash__  # == compares elementwise, so hash by identity
 
@@ -583,6 +587,7 @@ def _in_place(t: Tensor, other: Any, ufunc: np.ufunc, op_: Callable) -> Tensor:
     )
     if not recorded:
         ufunc(t.data, _data(other), out=t.data)
+        _mark_changed((t,))
         return t
     if t._requires_grad and t._node is None:
         raise RuntimeError(
@@ -637,6 +642,29 @@ def _data(x: Any) -> Any:
 
 
 # ---------------------------------------------------------------- backprop
+
+
+def _mark_changed(tensors: Iterable[Tensor]) -> None:
+    """Note that these tensors' arrays were just changed in place (an in-place operator,
+    an optimizer step), on the node count, so backward can tell it from a later change."""
+    stamp = _State.last_change = next(_node_count)
+    for t in tensors:
+        t._changed_at = stamp
+
+
+def _check_unchanged(out: Tensor, node: Node) -> None:
+    """Refuse to backprop through a node whose input or output array changed in place
+    after it was recorded: its gradient rule would read the new values."""
+    for x in (out, *node.inputs):
+        if isinstance(x, Tensor) and getattr(x, "_changed_at", -1) > node.seq:
+            role = "output" if x is out else "input"
+            raise RuntimeError(
+                f"an {role} of {node.op.name} (shape {x.shape}) was changed in place after "
+                "the op used it, so its gradient would be wrong; call backward() before "
+                "changing it (an optimizer's step() comes after loss.backward()), or compute "
+                "the graph again"
+            )
+
 
 _FREED = (
     "trying to backward through the graph a second time: its saved values were freed "
@@ -770,6 +798,8 @@ def _backprop(
             inputs = node.inputs
             if inputs is None:
                 raise RuntimeError(_FREED)
+            if _State.last_change > node.seq:  # something changed in place since the forward
+                _check_unchanged(t, node)
             if targets is not None:
                 if id(t) in targets:
                     leaves[id(t)] = [t, g]

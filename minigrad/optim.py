@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.engine import Tensor, get_default_dtype
+from minigrad.engine import Tensor, _mark_changed, get_default_dtype
 from minigrad.engine import grad as _grad
 
 __all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adam", "gradient_descent"]
@@ -66,6 +66,7 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
         self._check_grads()
+        changed = []
         for p, state in zip(self.params, self.state, strict=True):
             if p.grad is None:
                 continue
@@ -73,6 +74,8 @@ class Optimizer:
             if self.weight_decay:
                 g = g + self.weight_decay * p.data
             self._update(p.data, g, state)
+            changed.append(p)
+        _mark_changed(changed)  # a graph recorded before the step can no longer backprop
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         """Change w in place; never write into g (it may be shared)."""
@@ -140,6 +143,7 @@ class SGD(Optimizer):
         # parameter's dtype (NumPy 2 converts a Python float again on every call).
         self._check_grads()
         lrs: dict[np.dtype, np.ndarray] = {}
+        changed = []
         for p in self.params:
             if p.grad is not None:
                 w, g = p.data, p.grad.data
@@ -147,6 +151,8 @@ class SGD(Optimizer):
                 if lr is None:
                     lr = lrs[w.dtype] = np.array(self._lr, w.dtype)
                 w -= lr * g
+                changed.append(p)
+        _mark_changed(changed)
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         if self.momentum:

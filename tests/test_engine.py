@@ -694,6 +694,51 @@ def test_a_recorded_in_place_result_keeps_the_tensor_dtype():
         n += x
 
 
+def test_a_tensor_changed_in_place_between_forward_and_backward_is_refused():
+    # backward read the new values: w * w gave w.grad = [0, 2] for w = [1, 2] after w -= 1.
+    w = leaf([1.0, 2.0])
+    loss = (w * w).sum()
+    with mg.no_grad():
+        w -= 1.0
+    with pytest.raises(
+        RuntimeError, match=r"an input of mul \(shape \(2,\)\) was changed in place"
+    ):
+        loss.backward()
+    assert w.grad is None
+    x = leaf([1.0, 2.0])
+    h = F.sigmoid(x)  # its gradient rule reads its output
+    with mg.no_grad():
+        h *= 2
+    with pytest.raises(RuntimeError, match="an output of sigmoid"):
+        h.sum().backward()
+
+
+def test_an_optimizer_step_before_backward_is_refused():
+    from minigrad import nn, optim
+
+    model = nn.Linear(2, 1, rng=0)
+    opt = optim.Adam(model.parameters())
+    loss = model(np.ones((1, 2))).sum()
+    loss.backward(retain_graph=True)
+    opt.step()
+    with pytest.raises(RuntimeError, match="optimizer's step"):
+        loss.backward()
+
+
+def test_a_change_before_the_op_or_to_another_tensor_is_fine():
+    from minigrad import optim
+
+    w, q = leaf([1.0, 2.0]), leaf([3.0])
+    with mg.no_grad():
+        w -= 1.0  # before the op: the op saw the new value
+    other = (q * q).sum()  # recorded before the step below, which leaves q alone
+    (w * w).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [0.0, 2.0])
+    optim.SGD([w, q], lr=0.1).step()  # q has no gradient: not updated, not marked
+    other.backward()
+    np.testing.assert_array_equal(q.grad.data, [6.0])
+
+
 def test_a_0d_gradient_stays_an_array_when_it_accumulates():
     # The second backward added two 0-d arrays into a NumPy scalar: .grad.data was
     # np.float32, and scaling the gradient in place failed.
