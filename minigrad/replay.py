@@ -1,9 +1,9 @@
 """Replay a recorded training step: trace once, re-run the same ops on new data.
 
 Eager mode pays Python overhead on every op of every step (tensors, nodes,
-the backward's heap, dispatch), which dominates on small nets. `Replay` records the
-step once and keeps only the op sequence; each call then runs the ops' NumPy
-forwards and VJPs on plain arrays:
+the backward's heap, dispatch), which dominates on small nets. `Replay`
+records the step once and keeps only the op sequence; each call then runs
+the ops' NumPy forwards and VJPs on plain arrays:
 
     replay = Replay(lambda x, t: F.softmax_cross_entropy(model(x), t), x0, t0)
     for x, t in batches:
@@ -137,8 +137,8 @@ class Replay:
         for slot, x, traced in self._live:
             if x._requires_grad is not traced:  # the trace decided who gets a gradient
                 raise RuntimeError(
-                    f"Replay: a tensor of shape {x.shape} was traced with requires_grad={traced} "
-                    "and has changed since; trace a new Replay after freezing or unfreezing"
+                    f"Replay: a tensor of shape {x.shape} had requires_grad={traced} when traced "
+                    f"and now has {not traced}; trace a new Replay after freezing or unfreezing"
                 )
             env[slot] = x.data
         inputs = []  # each node's input arrays, for its VJPs

@@ -119,7 +119,7 @@ def test_freezing_or_unfreezing_after_the_trace_is_refused(freeze):
     x = np.ones((1, 3))
     replay = Replay(lambda x: model(x).sum(), x)
     model.W.requires_grad = freeze
-    with pytest.raises(RuntimeError, match=r"shape \(3, 2\) was traced with requires_grad"):
+    with pytest.raises(RuntimeError, match=r"shape \(3, 2\) had requires_grad=.* when traced"):
         replay(x)
     assert model.W.grad is None and model.b.grad is None
     model.W.requires_grad = not freeze
