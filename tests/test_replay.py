@@ -110,19 +110,19 @@ def test_frozen_parameters_are_read_live_too():
     assert replay(x) == model(x).sum().item() == 12.0
 
 
-@pytest.mark.parametrize("freeze", [True, False])
-def test_freezing_or_unfreezing_after_the_trace_is_refused(freeze):
+@pytest.mark.parametrize("traced_with", [True, False], ids=["then frozen", "then unfrozen"])
+def test_freezing_or_unfreezing_after_the_trace_is_refused(traced_with):
     # The trace fixes which leaves get a gradient: a parameter frozen after it kept getting
     # a .grad (and the optimizer kept updating it); one unfrozen after it got none.
     model = nn.Linear(3, 2, rng=0)
-    model.W.requires_grad = not freeze
+    model.W.requires_grad = traced_with
     x = np.ones((1, 3))
     replay = Replay(lambda x: model(x).sum(), x)
-    model.W.requires_grad = freeze
+    model.W.requires_grad = not traced_with
     with pytest.raises(RuntimeError, match=r"shape \(3, 2\) had requires_grad=.* when traced"):
         replay(x)
     assert model.W.grad is None and model.b.grad is None
-    model.W.requires_grad = not freeze
+    model.W.requires_grad = traced_with
     assert replay(x) == model(x).sum().item()
 
 
