@@ -72,9 +72,13 @@ _INITS: dict[str, Callable[..., np.ndarray]] = {
 def _weights(init: str | float, shape: tuple[int, ...], rng: Generator) -> np.ndarray:
     if isinstance(init, str) and init in _INITS:
         return _INITS[init](shape, rng)
-    if isinstance(init, numbers.Real) and not isinstance(init, bool | np.bool_) and init >= 0:
+    if _is_std(init):
         return normal(shape, float(init), rng)
-    raise ValueError(f"init must be one of {sorted(_INITS)} or a std >= 0, got {init!r}")
+    raise ValueError(f"init must be one of {sorted(_INITS)} or a finite std >= 0, got {init!r}")
+
+
+def _is_std(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool | np.bool_) and 0 <= x < np.inf
 
 
 def _is_positive_int(n: Any) -> bool:
@@ -301,7 +305,10 @@ class Sequential(Module):
     def __len__(self) -> int:
         return len(self.layers)
 
-    def __getitem__(self, i: int) -> Module:
+    def __getitem__(self, i: int | slice) -> Module:
+        """The i-th layer; a slice is a Sequential of those layers (sharing them)."""
+        if isinstance(i, slice):
+            return Sequential(*self.layers[i])
         return self.layers[i]
 
     def __iter__(self) -> Iterator[Module]:
@@ -423,9 +430,10 @@ class TwoLayerNet(Module):
                         ("output_size", output_size)):  # fmt: skip
             if not _is_positive_int(n):
                 raise ValueError(f"TwoLayerNet {what} must be a positive int, got {n!r}")
-        std = weight_init_std
-        if not (isinstance(std, numbers.Real) and not isinstance(std, bool) and std >= 0):
-            raise ValueError(f"weight_init_std must be a number >= 0, got {weight_init_std!r}")
+        if not _is_std(weight_init_std):
+            raise ValueError(
+                f"weight_init_std must be a finite number >= 0, got {weight_init_std!r}"
+            )
         rng = np.random.default_rng(rng)
         self.W1 = Parameter(normal((input_size, hidden_size), weight_init_std, rng))
         self.b1 = Parameter(np.zeros(hidden_size, dtype=get_default_dtype()))

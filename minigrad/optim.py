@@ -36,10 +36,12 @@ class Optimizer:
         if not self.params:
             raise ValueError("the optimizer got an empty parameter list")
         for p in self.params:
-            if not (isinstance(p, Tensor) and p.requires_grad and p.is_leaf):
+            # A frozen parameter (requires_grad=False) is taken, as in PyTorch: with no .grad,
+            # step() leaves it alone until it is unfrozen.
+            if not (isinstance(p, Tensor) and p.is_leaf):
                 raise TypeError(
-                    "an optimizer takes leaf tensors that require grad (e.g. model.parameters()), "
-                    f"got {p!r:.80}"
+                    "an optimizer takes leaf tensors, such as model.parameters(), not the result "
+                    f"of an op; got {p!r:.80}"
                 )
         if len({id(p) for p in self.params}) != len(self.params):
             raise ValueError("a parameter appears twice in the optimizer's list; pass each once")

@@ -51,9 +51,14 @@ def train_step(
 
 
 def evaluate(model: nn.Module, x: np.ndarray, t: np.ndarray, batch_size: int = 1000) -> float:
-    """Accuracy of `model` on arrays x and labels t, in eval mode, recording no graph."""
+    """Accuracy of `model` on arrays x and labels t, in eval mode, recording no graph.
+
+    Every module's mode is restored afterwards, a Dropout the user froze included.
+    """
     _check_set("x", x, t)
-    was_training = model.training
+    if not nn._is_positive_int(batch_size):
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     correct = 0.0
     try:
@@ -62,7 +67,8 @@ def evaluate(model: nn.Module, x: np.ndarray, t: np.ndarray, batch_size: int = 1
                 y = model(Tensor(x[i : i + batch_size]))
                 correct += F.accuracy(y, t[i : i + batch_size]) * len(y)
     finally:
-        model.train(was_training)
+        for m, training in modes:
+            m.training = training
     return correct / len(x)
 
 
@@ -94,9 +100,9 @@ def fit(
     with the running loss and prints a line per epoch. A loss that is not
     finite stops training with FloatingPointError: the weights are lost to it.
     """
-    if iters is None and not (isinstance(epochs, int) and epochs >= 1):
+    if iters is None and not nn._is_positive_int(epochs):
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
-    if iters is not None and not (isinstance(iters, int) and iters >= 1):
+    if iters is not None and not nn._is_positive_int(iters):
         raise ValueError(f"iters must be an int >= 1, got {iters!r}")
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:

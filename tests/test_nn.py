@@ -325,7 +325,7 @@ def test_linear_init_choices_are_seeded():
     np.testing.assert_array_equal(nn.Linear(5, 5, rng=3).W.data, nn.Linear(5, 5, rng=3).W.data)
     assert not np.array_equal(nn.Linear(5, 5, rng=3).W.data, nn.Linear(5, 5, rng=4).W.data)
     assert not nn.Linear(5, 5, init=0.0).W.data.any()
-    for bad in ["glorot", -1.0, True, None]:
+    for bad in ["glorot", -1.0, True, None, np.inf, np.nan]:  # inf gave inf and NaN weights
         with pytest.raises(ValueError, match="init must be one of"):
             nn.Linear(2, 2, init=bad)
     assert nn.Linear(400, 300, init=np.float32(0.5), rng=0).W.data.std() > 0.4  # NumPy scalars
@@ -343,8 +343,9 @@ def test_linear_rejects_sizes_that_are_not_positive_ints(n_in, n_out):
         ((784, 0, 10), "hidden_size must be a positive int, got 0"),
         ((-1, 5, 2), "input_size must be a positive int, got -1"),
         ((4, 5, 2.0), "output_size must be a positive int, got 2.0"),
-        ((784, 50, 10, -1.0), "weight_init_std must be a number >= 0, got -1.0"),
-        ((784, 50, 10, "book"), "weight_init_std must be a number >= 0, got 'book'"),
+        ((784, 50, 10, -1.0), "weight_init_std must be a finite number >= 0, got -1.0"),
+        ((784, 50, 10, "book"), "weight_init_std must be a finite number >= 0, got 'book'"),
+        ((784, 50, 10, np.inf), "weight_init_std must be a finite number >= 0, got inf"),
     ],
 )
 def test_two_layer_net_rejects_bad_sizes_and_std(args, message):
@@ -402,6 +403,9 @@ def test_sequential_applies_layers_in_order():
     expected = np.maximum(x.data @ seq[0].W.data, 0) @ seq[2].W.data
     np.testing.assert_allclose(seq(x).data, expected, rtol=1e-5)
     assert len(seq) == 3 and list(seq) == seq.layers
+    tail = seq[1:]  # a Sequential, as in PyTorch (it was a plain list)
+    assert isinstance(tail, nn.Sequential) and tail.layers == seq.layers[1:]
+    np.testing.assert_allclose(tail(seq[0](x)).data, seq(x).data, rtol=1e-6)
 
 
 def test_mlp_structure():

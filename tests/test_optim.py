@@ -337,12 +337,26 @@ def test_optimizer_given_one_tensor_instead_of_a_list_says_so():
             optim.SGD(w, lr=0.1)
 
 
-@pytest.mark.parametrize(
-    "params", [[np.zeros(2)], [mg.tensor([1.0])], [mg.tensor([1.0], requires_grad=True) * 2]]
-)
-def test_optimizer_takes_only_leaf_tensors_that_require_grad(params):
-    with pytest.raises(TypeError, match="leaf tensors that require grad"):
+@pytest.mark.parametrize("params", [[np.zeros(2)], [mg.tensor([1.0], requires_grad=True) * 2]])
+def test_optimizer_takes_only_leaf_tensors(params):
+    with pytest.raises(TypeError, match="leaf tensors, such as model.parameters()"):
         optim.SGD(params)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_a_frozen_parameter_is_taken_and_left_alone_until_unfrozen(name):
+    # model.parameters() with one parameter frozen was refused; PyTorch takes it.
+    model = nn.Linear(2, 1, rng=0)
+    model.W.requires_grad = False
+    W = model.W.data.copy()
+    opt = OPTIMIZERS[name](model.parameters())
+    model(np.ones((1, 2))).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(model.W.data, W)
+    model.W.requires_grad = True
+    model(np.ones((1, 2))).sum().backward()
+    opt.step()
+    assert not np.array_equal(model.W.data, W)
 
 
 # ---------------------------------------------------------------- gradient_descent

@@ -84,12 +84,30 @@ def test_fit_rejects_a_loader_without_batches():
         ({"epochs": 0}, "epochs must be an int >= 1, got 0"),
         ({"epochs": 2.5}, "epochs must be an int >= 1"),
         ({"iters": 0}, "iters must be an int >= 1, got 0"),
+        ({"epochs": True}, "epochs must be an int >= 1, got True"),  # it trained one epoch
     ],
 )
 def test_fit_rejects_a_length_that_trains_nothing(length, message):
     model = nn.MLP([2, 3], rng=0)
     with pytest.raises(ValueError, match=message):
         train.fit(model, optim.SGD(model.parameters()), spiral_loader(), **length, progress=False)
+
+
+def test_fit_takes_numpy_integers():
+    # np.int64(2) was refused while DataLoader took NumPy integers for batch_size.
+    model = nn.MLP([2, 3], rng=0)
+    history = train.fit(
+        model, optim.SGD(model.parameters()), spiral_loader(), np.int64(2), progress=False
+    )
+    assert history["epoch"] == [1, 2]
+
+
+@pytest.mark.parametrize("batch_size", [0, -100, 2.5])
+def test_evaluate_rejects_a_batch_size_below_one(batch_size):
+    # -100 gave accuracy 0.0 (an empty loop), 0 a bare range() error.
+    x, t = data.spiral()
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+        train.evaluate(nn.MLP([2, 3], rng=0), x, t, batch_size=batch_size)
 
 
 def test_evaluate_rejects_an_empty_set():
@@ -165,6 +183,10 @@ def test_evaluate_uses_eval_mode_and_restores_the_mode():
     assert not model.training
     expected = F.accuracy(x @ model[0].W.data + model[0].b.data, t)
     assert first == pytest.approx(expected)
+    model.train()
+    model[1].eval()  # a Dropout the user turned off stays off (train(True) turned it on)
+    train.evaluate(model, x, t)
+    assert model.training and model[0].training and not model[1].training
 
 
 # ---------------------------------------------------------------- the command
