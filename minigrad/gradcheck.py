@@ -107,8 +107,18 @@ def _prepare(inputs: tuple) -> tuple[list, list[int]]:
 def _outputs(fn: Callable, args: list, wrt: list[int]) -> tuple[list[Tensor], list]:
     """fn's outputs as a list of tensors, and the arguments it was called with."""
     call = [Tensor(a, requires_grad=True) if i in wrt else a for i, a in enumerate(args)]
-    out = fn(*call)
+    try:
+        out = fn(*call)
+    except RuntimeError as e:
+        if "has no gradient for its input" not in str(e):
+            raise
+        raise RuntimeError(  # the op's advice (pass an array) is what led here
+            f"{e}. gradcheck differentiates every float array it is given: pass an input "
+            "that has no gradient (labels, masks) as mg.Tensor(...) instead"
+        ) from None
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    if any(o is None for o in outs):
+        raise TypeError("gradcheck: fn returned None; it must return a tensor or a tuple of them")
     return [
         o if isinstance(o, Tensor) else Tensor(np.asarray(o, dtype=np.float64)) for o in outs
     ], call
@@ -148,6 +158,10 @@ def compare(
     fast: bool = False, seed: int = 0,
 ) -> Comparison:  # fmt: skip
     """Compare backprop's Jacobian of fn with central differences; report the worst entry."""
+    if not (eps > 0 and atol >= 0 and rtol >= 0):  # also refuses NaN
+        raise ValueError(
+            f"gradcheck needs eps > 0, atol >= 0, rtol >= 0; got {eps}, {atol}, {rtol}"
+        )
     try:
         return _compare(fn, inputs, eps, atol, rtol, fast, seed)
     except _WrongShape as e:
@@ -295,7 +309,14 @@ def gradgradcheck(
     fn: Callable, *inputs: Any, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
     fast: bool = False, seed: int = 0,
 ) -> bool:  # fmt: skip
-    """gradcheck of the backward pass (with create_graph=True): second derivatives."""
+    """gradcheck of the backward pass (with create_graph=True): second derivatives.
+
+    The first derivatives are checked first: if they are wrong (an output cut
+    from the graph has none at all), there is nothing right to differentiate.
+    """
+    first = compare(fn, *inputs, eps=eps, atol=atol, rtol=rtol, fast=fast, seed=seed)
+    if first.failure:
+        raise GradcheckError("gradgradcheck: the first derivatives are wrong: " + first.failure)
     backward_of_fn, args = second_order(fn, inputs, seed)
     result = compare(backward_of_fn, *args, eps=eps, atol=atol, rtol=rtol, fast=fast, seed=seed)
     if result.failure:

@@ -112,7 +112,37 @@ def test_a_nan_gradient_reports_nan_error_not_zero():
 
 
 def test_gradgradcheck_of_a_function_its_input_does_not_reach():
-    assert gradgradcheck(lambda t: t.detach() * 2, np.ones(3))  # np.concatenate of nothing
+    assert gradgradcheck(lambda t: mg.Tensor(np.ones(3)), np.ones(3))  # np.concatenate of nothing
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [lambda a: (a * a * a).detach(), lambda a: mg.Tensor(np.sin(a.data))],
+    ids=["detach", "data"],
+)
+def test_gradgradcheck_fails_a_function_cut_from_the_graph(cut):
+    # Its first derivatives are wrong (backprop 0), and gradgradcheck returned True: with no
+    # output in the graph it compared nothing.
+    with pytest.raises(GradcheckError, match="the first derivatives are wrong"):
+        gradgradcheck(cut, np.array([0.3, 0.7]))
+
+
+def test_gradcheck_refuses_bad_tolerances_and_a_none_output():
+    with pytest.raises(ValueError, match="eps > 0, atol >= 0, rtol >= 0"):
+        gradcheck(lambda t: t * 2, np.ones(2), eps=0)
+    with pytest.raises(ValueError, match="eps > 0"):
+        gradcheck(lambda t: t * 2, np.ones(2), atol=-1)
+    with pytest.raises(TypeError, match="fn returned None"):
+        gradcheck(lambda t: None, np.ones(2))
+
+
+def test_gradcheck_says_how_to_pass_labels_that_have_no_gradient():
+    # The op's own advice, "pass t as an array", was wrong here: t was an array, and
+    # gradcheck differentiates every float array.
+    y, t = np.zeros((2, 3)), np.eye(3)[[0, 2]]
+    with pytest.raises(RuntimeError, match=r"pass an input .* as mg\.Tensor"):
+        gradcheck(mg.functional.softmax_cross_entropy, y, t)
+    assert gradcheck(mg.functional.softmax_cross_entropy, y, mg.Tensor(t))
 
 
 def test_gradcheck_passes_correct_gradients():
