@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from typing import BinaryIO
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
-    """Call `write(binary_file)` on a temporary file beside `path`, then rename it to `path`."""
+    """Call `write(binary_file)` on a temporary file beside `path`, then rename it to `path`.
+
+    As writing in place would: a symbolic link keeps pointing where it did (the
+    file it names is replaced), and a file that exists keeps its permissions.
+    """
     path = os.fspath(path)
-    directory, name = os.path.split(path)
-    if directory and not os.path.isdir(directory):
+    target = os.path.realpath(path)
+    directory, name = os.path.split(target)
+    if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path!r}: no directory {directory!r}")
-    if os.path.isdir(path):
+    if os.path.isdir(target):
         raise IsADirectoryError(f"cannot write {path!r}: it is a directory")
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        mode = None
     # The name cut short: a file name may be 255 bytes, and this one adds 19.
     short = os.fsencode(name)[:200].decode(errors="ignore")  # not mid-character
     tmp = os.path.join(directory, f".{short}.{secrets.token_hex(6)}.part")
@@ -25,9 +35,11 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
     except OSError as e:  # named after the user's path, not the temporary one
         raise type(e)(e.errno, e.strerror, path) from None
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             write(f)
-        os.replace(tmp, path)  # atomic: tmp is in the same directory
+        os.replace(tmp, target)  # atomic: tmp is in the same directory
     except BaseException:
         os.unlink(tmp)
         raise

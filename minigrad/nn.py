@@ -237,6 +237,8 @@ class Module:
     def load(self, path: str | os.PathLike, strict: bool = True) -> LoadResult:
         """Load parameters saved by `save` (see `load_state_dict` for the checks)."""
         path = os.fspath(path)
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"cannot load {path!r}: it is a directory, not a saved model")
         if not os.path.isfile(path):
             raise FileNotFoundError(f"no saved model at {path!r}")
         try:

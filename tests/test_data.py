@@ -480,6 +480,18 @@ def test_tensor_dataset_indexing():
     np.testing.assert_array_equal(tb, [50, 0, 50])
 
 
+def test_tensor_dataset_gives_float_lists_the_default_dtype():
+    # A list of Python floats became float64 batches, so a float32 model ran in float64.
+    ds = TensorDataset([[1.0, 2.0], [3.0, 4.0]], [0, 1])
+    assert ds.arrays[0].dtype == np.float32 and ds.arrays[1].dtype.kind == "i"
+    assert TensorDataset(np.ones((2, 2))).arrays[0].dtype == np.float64  # arrays keep theirs
+
+
+def test_mnist_subset_refuses_a_data_dir(tmp_path):
+    with pytest.raises(ValueError, match="data_dir is for the full set"):
+        MNIST(subset=True, data_dir=tmp_path)
+
+
 def test_tensor_dataset_rejects_bad_arrays():
     with pytest.raises(ValueError, match=r"first dimension.*\(3,\), \(4,\)"):
         TensorDataset(np.zeros(3), np.zeros(4))

@@ -248,6 +248,23 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     assert path.read_bytes() == good and os.listdir(tmp_path) == ["model.npz"]
 
 
+def test_save_through_a_symlink_writes_its_target_and_keeps_permissions(tmp_path):
+    # The rename replaced the link with a plain file (the target kept the old model), and a
+    # private file came back readable by all, where np.savez writes through and keeps both.
+    target, link = tmp_path / "model.npz", tmp_path / "latest.npz"
+    nn.Linear(2, 2, rng=0).save(target)
+    os.chmod(target, 0o600)
+    link.symlink_to(target.name)
+    model = nn.Linear(2, 2, rng=1)
+    model.save(link)
+    assert link.is_symlink() and os.readlink(link) == target.name
+    assert (target.stat().st_mode & 0o777) == 0o600
+    loaded = nn.Linear(2, 2, rng=2)
+    loaded.load(target)
+    np.testing.assert_array_equal(loaded.W.data, model.W.data)
+    assert sorted(os.listdir(tmp_path)) == ["latest.npz", "model.npz"]
+
+
 def test_save_under_a_long_non_ascii_name(tmp_path):
     # 244 bytes is a valid name; the temporary file's, cut at 200 characters, was 379 bytes.
     path = tmp_path / ("é" * 120 + ".npz")
@@ -282,6 +299,8 @@ def test_save_onto_a_directory_says_so(tmp_path):
 def test_load_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no saved model at .*nothere.npz"):
         nn.Linear(2, 2).load(tmp_path / "nothere.npz")
+    with pytest.raises(IsADirectoryError, match="it is a directory, not a saved model"):
+        nn.Linear(2, 2).load(tmp_path)
 
 
 @pytest.mark.parametrize("kind", ["garbage", "npy", "truncated", "pickled"])

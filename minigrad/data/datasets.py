@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.engine import get_default_dtype
+
 
 class Dataset:
     """A sized, indexable collection of samples; subclasses define both methods.
@@ -24,13 +26,15 @@ class TensorDataset(Dataset):
     """Arrays that share their first dimension, sample i being `(a[i] for a in arrays)`.
 
     Indexing with an integer array returns a whole batch in one fancy-index per
-    array, which is how `DataLoader` gathers batches from it.
+    array, which is how `DataLoader` gathers batches from it. Arrays keep their
+    dtype; Python lists of floats take the default float dtype, as in
+    `mg.tensor` (lists of ints stay integer labels).
     """
 
     def __init__(self, *arrays: np.ndarray) -> None:
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
-        arrays = tuple(np.asarray(a) for a in arrays)
+        arrays = tuple(_as_array(a) for a in arrays)
         lengths = [len(a) if a.ndim else None for a in arrays]
         if None in lengths or len(set(lengths)) != 1:
             shapes = ", ".join(str(a.shape) for a in arrays)
@@ -44,6 +48,13 @@ class TensorDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.arrays[0])
+
+
+def _as_array(a: Any) -> np.ndarray:
+    if isinstance(a, np.ndarray):
+        return a
+    array = np.asarray(a)
+    return array.astype(get_default_dtype()) if array.dtype.kind == "f" else array
 
 
 def spiral(

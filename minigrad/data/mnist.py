@@ -403,6 +403,10 @@ class MNIST(TensorDataset):
         if not isinstance(train, bool | np.bool_):  # MNIST(train="test") loaded the training set
             raise TypeError(f"train must be True (training split) or False (test), got {train!r}")
         if subset:
+            if data_dir is not None:  # it would be ignored without a word
+                raise ValueError(
+                    "data_dir is for the full set; subset=True reads the embedded copy"
+                )
             images, labels = _subset_split(train)
         else:
             paths = locate_mnist(FILES["train" if train else "test"], data_dir, download, progress)
