@@ -315,7 +315,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         (x_train, t_train), (x_test, t_test) = _load(args)
     except (OSError, data.CorruptFileError) as e:  # the message says which file and what to do
-        print(f"minigrad train: error: {e}", file=sys.stderr)
+        message = str(e).replace("pass data_dir=...", "pass --data-dir")  # the loader's words
+        print(f"minigrad train: error: {message}", file=sys.stderr)
         return 1
     empty = [name for name, x in (("training", x_train), ("test", x_test)) if len(x) == 0]
     if empty:

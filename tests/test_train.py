@@ -320,6 +320,19 @@ def test_data_dir_without_data_mnist_is_an_error_not_ignored(capsys):
     assert "--data-dir is for --data mnist, not spiral" in capsys.readouterr().err
 
 
+def test_train_without_mnist_files_names_the_option(tmp_path, monkeypatch, capsys):
+    # The loader's advice, "pass data_dir=...", is the library's argument, not the command's.
+    from minigrad.data import mnist
+
+    monkeypatch.setattr(mnist, "MIRRORS", ())
+    monkeypatch.setenv("MINIGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("MINIGRAD_DATA_DIR", raising=False)
+    args = ["train", "--data", "mnist", "--data-dir", str(tmp_path), "--quiet"]
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert "MNIST files not found" in err and "pass --data-dir" in err and "data_dir=" not in err
+
+
 def test_help_lists_the_options_and_defaults():
     parser = argparse.ArgumentParser(prog="minigrad train")
     train.add_arguments(parser)
