@@ -34,7 +34,7 @@ class TensorDataset(Dataset):
     def __init__(self, *arrays: np.ndarray) -> None:
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
-        arrays = tuple(_as_array(a) for a in arrays)
+        arrays = tuple(_column(a) for a in arrays)
         lengths = [len(a) if a.ndim else None for a in arrays]
         if None in lengths or len(set(lengths)) != 1:
             shapes = ", ".join(str(a.shape) for a in arrays)
@@ -50,7 +50,9 @@ class TensorDataset(Dataset):
         return len(self.arrays[0])
 
 
-def _as_array(a: Any) -> np.ndarray:
+def _column(a: Any) -> np.ndarray:
+    """An array as it is; a list of floats in the default dtype. Not the engine's _as_array,
+    which makes integer lists float too: here they are labels."""
     if isinstance(a, np.ndarray):
         return a
     array = np.asarray(a)
