@@ -150,6 +150,19 @@ def minigrad_replay_step(w: Workload, weights, batches) -> Step:
     return step
 
 
+def minigrad_fused_step(w: Workload, weights, batches) -> Step:
+    """The replayed step with the optimizer fused in: one call per step."""
+    model = minigrad_model(w, weights)
+    opt = optim.SGD(model.parameters(), lr=LR)
+    step_fn = Replay(lambda x, t: F.softmax_cross_entropy(model(x), t), *batches[0], optimizer=opt)
+
+    def step(i: int) -> float:
+        return step_fn(*batches[i % len(batches)])
+
+    step.model = model
+    return step
+
+
 def torch_step(w: Workload, weights, batches) -> Step:
     """The same step in PyTorch eager mode (nn.Sequential, cross_entropy, optim.SGD)."""
     import torch

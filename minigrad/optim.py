@@ -8,7 +8,7 @@ rules are PyTorch's; a parameter whose grad is None is left alone.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 import numpy as np
@@ -67,12 +67,19 @@ class Optimizer:
 
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
-        self._check_grads()
+        self._step([None if p.grad is None else p.grad.data for p in self.params], spare=())
+
+    def _step(self, grads: list[np.ndarray | None], spare: Container[int]) -> None:
+        """Update each parameter from its gradient array in `grads` (None: leave it alone).
+
+        The arrays at the positions in `spare` are the caller's to overwrite
+        (Replay's fused step); plain SGD then needs no temporary.
+        """
+        self._check_grads(grads)
         changed = []
-        for p, state in zip(self.params, self.state, strict=True):
-            if p.grad is None:
+        for p, g, state in zip(self.params, grads, self.state, strict=True):
+            if g is None:
                 continue
-            g = p.grad.data
             if self.weight_decay:
                 g = g + self.weight_decay * p.data
             self._update(p.data, g, state)
@@ -83,7 +90,7 @@ class Optimizer:
         """Change w in place; never write into g (it may be shared)."""
         raise NotImplementedError
 
-    def _check_grads(self) -> None:
+    def _check_grads(self, grads: list[np.ndarray | None]) -> None:
         """Refuse, before any parameter changes, what would stop the update part-way.
 
         backward always gives a parameter's own shape; a .grad set by hand may
@@ -91,13 +98,13 @@ class Optimizer:
         parameter made from a read-only array (np.load with mmap_mode="r") cannot
         be updated in place.
         """
-        for p in self.params:
-            if p.grad is None:
+        for p, g in zip(self.params, grads, strict=True):
+            if g is None:
                 continue
-            if p.grad.data.shape != p.data.shape:
+            if g.shape != p.data.shape:
                 raise ValueError(
                     f"a parameter of shape {p.data.shape} has a .grad of shape "
-                    f"{p.grad.data.shape}; a gradient must have its parameter's shape"
+                    f"{g.shape}; a gradient must have its parameter's shape"
                 )
             if not p.data.flags.writeable:
                 raise ValueError(
@@ -137,23 +144,28 @@ class SGD(Optimizer):
         self.momentum = float(momentum)
         self.nesterov = nesterov
 
-    def step(self) -> None:
+    def _step(self, grads: list[np.ndarray | None], spare: Container[int]) -> None:
         if self.momentum or self.weight_decay:
-            super().step()
+            super()._step(grads, spare)
             return
         # Plain SGD, the common case: no call per parameter, and lr as a 0-d array of each
         # parameter's dtype (NumPy 2 converts a Python float again on every call).
-        self._check_grads()
+        self._check_grads(grads)
         lrs: dict[np.dtype, np.ndarray] = {}
         changed = []
-        for p in self.params:
-            if p.grad is not None:
-                w, g = p.data, p.grad.data
-                lr = lrs.get(w.dtype)
-                if lr is None:
-                    lr = lrs[w.dtype] = np.array(self._lr, w.dtype)
+        for k, (p, g) in enumerate(zip(self.params, grads, strict=True)):
+            if g is None:
+                continue
+            w = p.data
+            lr = lrs.get(w.dtype)
+            if lr is None:
+                lr = lrs[w.dtype] = np.array(self._lr, w.dtype)
+            if k in spare:  # g * lr is lr * g bit for bit, and scaling g in place saves a pass
+                g *= lr
+                w -= g
+            else:
                 w -= lr * g
-                changed.append(p)
+            changed.append(p)
         _mark_changed(changed)
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:

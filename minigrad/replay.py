@@ -11,6 +11,17 @@ the ops' NumPy forwards and VJPs on plain arrays:
         loss = replay(x, t)  # forward and backward; fills every parameter's .grad
         opt.step()
 
+Given the optimizer, a call is the whole training step, with the update
+fused in (`loss = step(x, t)` for the three lines above):
+
+    step = Replay(lambda x, t: F.softmax_cross_entropy(model(x), t), x0, t0, optimizer=opt)
+
+It updates the weights exactly as `replay(x, t); opt.step(); opt.zero_grad()`
+would, bit for bit, and leaves the optimizer's parameters with no `.grad`.
+The gradients are never seen, so plain SGD scales them in place instead of
+making a scaled copy of each (hand NumPy's form: a pass and a temporary the
+size of the weights less per parameter).
+
 What is fixed at trace time, and what is not:
 
 - The example inputs are placeholders: each call replaces them with new
@@ -41,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad import optim
 from minigrad.engine import (
     Tensor,
     _ones,
@@ -57,10 +69,22 @@ class Replay:
 
     Call with new arrays of the example inputs' shapes and dtypes: runs the
     recorded forward and backward, accumulates into the `.grad` of every
-    trainable leaf, and returns the loss as a float.
+    trainable leaf, and returns the loss as a float. With `optimizer`, a call
+    also runs `optimizer.step()` and `optimizer.zero_grad()`, fused (see the
+    module's docstring).
     """
 
-    def __init__(self, fn: Callable[..., Tensor], *example_inputs: Any) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Tensor],
+        *example_inputs: Any,
+        optimizer: optim.Optimizer | None = None,
+    ) -> None:
+        if optimizer is not None and not isinstance(optimizer, optim.Optimizer):
+            raise TypeError(
+                f"Replay: optimizer must be a minigrad optimizer, such as optim.SGD(...), got "
+                f"{type(optimizer).__name__}"
+            )
         arrays = [np.asarray(a.data if isinstance(a, Tensor) else a) for a in example_inputs]
         self.shapes = [(a.shape, a.dtype) for a in arrays]
         placeholders = [_wrap(a) for a in arrays]
@@ -120,6 +144,14 @@ class Replay:
         # (slot, trainable leaf): the tensors whose .grad a call fills
         self.params = [(slot, x) for slot, x, _ in self._live if needs_grad[slot]]
         self._root = slots[id(loss)]
+        self.optimizer = optimizer
+        if optimizer is not None and not {id(p) for _, p in self.params} & {
+            id(p) for p in optimizer.params
+        }:
+            raise ValueError(
+                "Replay: none of the optimizer's parameters gets a gradient from fn; pass the "
+                "optimizer of the parameters fn trains"
+            )
 
     def __call__(self, *arrays: Any) -> float:
         if len(arrays) != len(self.shapes):
@@ -166,11 +198,55 @@ class Replay:
                     gx = gx.astype(dtype)  # as the engine does: float32 stays float32
                 prev = grads[i]
                 grads[i] = gx if prev is None else prev + gx
+        if self.optimizer is not None:
+            self._fused_step(grads, env, works)
+            return loss.item()
         taken: set[int] = set()
         for slot, p in self.params:
             if grads[slot] is not None:
                 _store_grad(p, grads[slot], False, taken)
         return loss.item()
+
+    def _fused_step(self, grads: list[Any], env: list[Any], works: dict[int, Any]) -> None:
+        """`opt.step(); opt.zero_grad()` on this call's gradients plus any `.grad` already
+        there; trainable leaves the optimizer does not hold get their `.grad` as usual."""
+        opt = self.optimizer
+        position = {id(p): k for k, p in enumerate(opt.params)}
+        step_grads = [None if p.grad is None else p.grad.data for p in opt.params]
+        if any(g is not None for g in step_grads):
+            opt._check_grads(step_grads)  # before adding: NumPy would broadcast a wrong shape
+        # A gradient may be overwritten only if it owns its memory and nothing else holds
+        # that memory: no other gradient (add gives its upstream gradient to both inputs, a
+        # transpose a view of it) and no value of this call (an op's VJP may return one).
+        # Values and saved work were made before any gradient, so they can only be it.
+        values = set(map(id, env))
+        for work in works.values():
+            values.update(map(id, work) if isinstance(work, tuple) else (id(work),))
+        memory = [id(g if g.base is None else g.base) for slot, _ in self.params
+                  if (g := grads[slot]) is not None]  # fmt: skip
+        spare = set()
+        taken: set[int] = set()
+        for slot, p in self.params:
+            g = grads[slot]
+            if g is None:
+                continue
+            k = position.get(id(p))
+            if k is None:
+                _store_grad(p, g, False, taken)
+            elif step_grads[k] is not None:
+                step_grads[k] = step_grads[k] + g  # a fresh array
+                spare.add(k)
+            else:
+                step_grads[k] = g
+                if (
+                    g.base is None
+                    and g.flags.writeable
+                    and memory.count(id(g)) == 1
+                    and id(g) not in values
+                ):
+                    spare.add(k)
+        opt._step(step_grads, spare)
+        opt.zero_grad()
 
 
 def _bind(fn: Callable, attrs: dict) -> Callable:

@@ -73,7 +73,8 @@ def test_run_json_structure(quick_run):
     assert [r["key"] for r in report["steps"]] == ["W1", "W2", "W3", "W4"]
     for r in report["steps"]:
         assert set(r["ms"]) == {
-            "hand_f32", "hand_f64", "hand_f32_after", "minigrad", "minigrad_replay"
+            "hand_f32", "hand_f64", "hand_f32_after", "minigrad", "minigrad_replay",
+            "minigrad_fused",
         }  # fmt: skip
         hand = r["ms"]["hand_f32"]["median"]
         for stats in r["ms"].values():
@@ -153,6 +154,42 @@ def test_hand_numpy_updates_the_same_after_the_backward(key):
         for got, want in zip(after.params, inline.params, strict=True):
             np.testing.assert_array_equal(got[0], want[0])  # lr * dW either way: bit for bit
             np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("key", ["W1", "W4"])
+def test_replayed_and_fused_steps_train_as_the_eager_step(key):
+    w = {wl.key: wl for wl in workloads.WORKLOADS}[key]
+    data = workloads.load_images("subset")[:2] if w.data == "mnist" else None
+    batches = workloads.make_batches(w, 3, data)
+    weights = workloads.make_weights(w.sizes)
+    eager = workloads.minigrad_step(w, weights, batches)
+    others = [workloads.minigrad_replay_step(w, weights, batches),
+              workloads.minigrad_fused_step(w, weights, batches)]  # fmt: skip
+    for i in range(len(batches) + 1):
+        loss = eager(i).item()
+        assert [step(i) for step in others] == [loss, loss]
+    for step in others:
+        for got, want in zip(step.model.parameters(), eager.model.parameters(), strict=True):
+            np.testing.assert_array_equal(got.data, want.data)
+
+
+def test_the_met_column_names_the_modes_that_meet_the_target():
+    import run
+
+    def row(key, eager, replay, fused):
+        ratios = {"hand_f32": 1.0, "minigrad": eager, "minigrad_replay": replay,
+                  "minigrad_fused": fused}  # fmt: skip
+        ms = {k: {"median": r, "ratio": r} for k, r in ratios.items()}
+        return {"key": key, "title": key, "target": 1.15, "ms": ms}
+
+    machine = dict(cpu="cpu", cores=2, python="3", numpy="2", minigrad="x",
+                   blas={"library": "b", "version": "1"}, OPENBLAS_CORETYPE="unset",
+                   OPENBLAS_L2_SIZE="unset")  # fmt: skip
+    ratios = {"A": (1.1, 1.2, 1.2), "B": (1.2, 1.1, 1.1), "C": (1.2, 1.2, 1.1), "D": (1.2,) * 3}
+    steps = [row(key, *r) for key, r in ratios.items()]
+    report = {"machine": machine, "notes": [], "steps": steps, "ops": []}
+    met = [line.rsplit("|", 2)[1].strip() for line in run.markdown(report).splitlines()[-4:]]
+    assert met == ["yes", "replay, fused", "fused", "no"]
 
 
 def test_float32_stays_float32_through_a_training_step():

@@ -215,3 +215,127 @@ def test_an_input_detached_or_rewrapped_is_refused(escape):
     w = nn.Parameter(np.ones(2))
     with pytest.raises(TypeError, match="other than through ops"):
         Replay(lambda x: (escape(x).reshape(2, 3)[0, :2] * w).sum(), np.ones((2, 3)))
+
+
+# ---------------------------------------------------------------- the fused step (optimizer=)
+
+OPTIMIZERS = {
+    "SGD": lambda ps: optim.SGD(ps, lr=0.5),
+    "SGD momentum, weight decay": lambda ps: optim.SGD(
+        ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01
+    ),
+    "Adam": lambda ps: optim.Adam(ps, lr=0.01),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_fused_step_matches_backward_and_step_bit_for_bit(name, dtype):
+    eager, fused = make_params(dtype), make_params(dtype)
+    data = batches(dtype, 4)
+    opt_e, opt_f = OPTIMIZERS[name](eager), OPTIMIZERS[name](fused)
+    step = Replay(lambda x, t: mlp_loss(fused, x, t), *data[0], optimizer=opt_f)
+    for x, t in data[1:] + data[:1]:
+        opt_e.zero_grad()
+        loss = mlp_loss(eager, x, t)
+        loss.backward()
+        opt_e.step()
+        assert step(x, t) == loss.item()
+        for pe, pf in zip(eager, fused, strict=True):
+            assert pf.grad is None  # as after zero_grad(): the gradients were used up
+            assert pf.dtype == dtype
+            np.testing.assert_array_equal(pf.data, pe.data)
+    assert not np.allclose(fused[0].data, make_params(dtype)[0].data)
+
+
+def test_fused_step_leaves_the_batch_alone():
+    params = make_params(np.float32)
+    x, t = batches(np.float32, 1)[0]
+    x0 = x.copy()
+    step = Replay(lambda x, t: mlp_loss(params, x, t), x, t, optimizer=optim.SGD(params))
+    step(x, t)
+    np.testing.assert_array_equal(x, x0)
+
+
+def test_fused_step_does_not_scale_a_gradient_two_parameters_share():
+    # add hands softmax-CE's gradient, one array, to both a and b: scaling it in place for
+    # a's update would shrink b's to lr^2 times its gradient.
+    def make():
+        rng = np.random.default_rng(3)
+        return [nn.Parameter(rng.standard_normal((5, 3))) for _ in range(2)]
+
+    t = np.array([0, 2, 1, 1, 0])
+    eager, fused = make(), make()
+    loss = F.softmax_cross_entropy(eager[0] + eager[1], t)
+    loss.backward()
+    assert eager[0].grad is not None
+    optim.SGD(eager, lr=0.5).step()
+    step = Replay(
+        lambda t: F.softmax_cross_entropy(fused[0] + fused[1], t), t,
+        optimizer=optim.SGD(fused, lr=0.5),
+    )  # fmt: skip
+    step(t)
+    for pe, pf in zip(eager, fused, strict=True):
+        np.testing.assert_array_equal(pf.data, pe.data)
+
+
+def test_fused_step_does_not_scale_a_value_a_vjp_returns():
+    # A VJP may return one of its inputs as the gradient (here correct, as the op is the
+    # loss itself and g is 1): scaling it in place would change the user's batch.
+    from minigrad.engine import Spec, op
+
+    @op(lambda g, y, w, x: x, None, spec=Spec(), name="x_dot_w")
+    def x_dot_w(w, x):
+        return np.dot(w, x)
+
+    try:
+        w = nn.Parameter(np.zeros(3))
+        x = np.array([1.0, 2.0, 3.0])
+        step = Replay(lambda x: x_dot_w(w, x), x, optimizer=optim.SGD([w], lr=0.5))
+        step(x)
+        np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
+        np.testing.assert_array_equal(w.data, [-0.5, -1.0, -1.5])
+    finally:
+        mg.OPS.pop("x_dot_w")
+
+
+def test_fused_step_is_backward_step_zero_grad_for_every_parameter():
+    # A leaf the optimizer does not hold gets its .grad as with a plain replay; an optimizer
+    # parameter with a .grad already has it added in (one step of accumulated gradients).
+    w, v = nn.Parameter(np.array([1.0, 2.0])), nn.Parameter(np.array([3.0]))
+    w.grad = mg.Tensor(np.array([10.0, 20.0]))
+    step = Replay(lambda x: (x * w).sum() * v.sum(), np.ones(2), optimizer=optim.SGD([w], lr=0.1))
+    assert step(np.ones(2)) == 9.0
+    np.testing.assert_allclose(w.data, [1.0 - 0.1 * (10.0 + 3.0), 2.0 - 0.1 * (20.0 + 3.0)])
+    assert w.grad is None
+    np.testing.assert_array_equal(v.grad.data, [3.0])
+    np.testing.assert_array_equal(v.data, [3.0])
+
+
+def test_fused_step_refuses_a_read_only_parameter_before_changing_anything():
+    a = np.ones(3)
+    a.flags.writeable = False
+    w, b = nn.Parameter(np.ones(3)), nn.Parameter(a)
+    step = Replay(lambda x: (x * w + b).sum(), np.ones(3), optimizer=optim.SGD([w, b]))
+    with pytest.raises(ValueError, match="read-only array"):
+        step(np.ones(3))
+    np.testing.assert_array_equal(w.data, np.ones(3))
+    assert w.grad is None and b.grad is None
+
+
+def test_fused_step_checks_its_optimizer():
+    w = nn.Parameter(np.ones(3))
+    with pytest.raises(TypeError, match="optimizer must be a minigrad optimizer.*got list"):
+        Replay(lambda x: (x * w).sum(), np.ones(3), optimizer=[w])
+    other = nn.Parameter(np.ones(3))
+    with pytest.raises(ValueError, match="none of the optimizer's parameters"):
+        Replay(lambda x: (x * w).sum(), np.ones(3), optimizer=optim.SGD([other]))
+
+
+def test_fused_step_checks_a_gradient_set_by_hand_before_adding_to_it():
+    w = nn.Parameter(np.ones(3))
+    w.grad = mg.Tensor(np.ones(1))  # would broadcast into the sum without a word
+    step = Replay(lambda x: (x * w).sum(), np.ones(3), optimizer=optim.SGD([w]))
+    with pytest.raises(ValueError, match=r"a \.grad of shape \(1,\)"):
+        step(np.ones(3))
+    np.testing.assert_array_equal(w.data, np.ones(3))
