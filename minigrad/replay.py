@@ -18,9 +18,10 @@ fused in (`loss = step(x, t)` for the three lines above):
 
 It updates the weights exactly as `replay(x, t); opt.step(); opt.zero_grad()`
 would, bit for bit, and leaves the optimizer's parameters with no `.grad`.
-The gradients are never seen, so plain SGD scales them in place instead of
-making a scaled copy of each (hand NumPy's form: a pass and a temporary the
-size of the weights less per parameter).
+No one sees those gradients, so plain SGD scales each in place and
+subtracts it, as hand-written NumPy does, rather than making a scaled copy
+the size of the weights (a gradient whose memory something else holds, such
+as one array `add` gave to two parameters, is left intact).
 
 What is fixed at trace time, and what is not:
 
