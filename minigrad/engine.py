@@ -154,13 +154,19 @@ class Spec:
 class Op:
     """A primitive: a forward on arrays and one VJP per input (None: no gradient)."""
 
-    __slots__ = ("name", "forward", "vjps", "spec", "saves", "no_grad")
+    __slots__ = ("name", "forward", "vjps", "spec", "saves", "check", "no_grad")
 
     def __init__(
-        self, name: str, forward: Callable, vjps: Sequence, spec: Spec, saves: bool = False
+        self,
+        name: str,
+        forward: Callable,
+        vjps: Sequence,
+        spec: Spec,
+        saves: bool = False,
+        check: Callable | None = None,
     ) -> None:
         self.name, self.forward, self.vjps, self.spec = name, forward, vjps, spec
-        self.saves = saves
+        self.saves, self.check = saves, check
         # The inputs with no VJP (labels, a condition, a shape); a variadic op has none.
         rules = () if isinstance(vjps, EachInput) else vjps
         self.no_grad = tuple(i for i, vjp in enumerate(rules) if vjp is None)
@@ -194,7 +200,11 @@ class EachInput:
 
 
 def op(
-    *vjps: Callable | None | EachInput, spec: Spec, name: str | None = None, saves: bool = False
+    *vjps: Callable | None | EachInput,
+    spec: Spec,
+    name: str | None = None,
+    saves: bool = False,
+    check: Callable | None = None,
 ) -> Callable:
     """Turn a NumPy forward into a recorded op with the given VJPs, one per input.
 
@@ -206,11 +216,15 @@ def op(
     VJPs would otherwise redo (softmax-cross-entropy's probabilities). The
     node keeps it until backward frees the graph, and the VJPs get it as the
     keyword `saved`; they must not write into it.
+
+    `check(*inputs, **attrs)`, run before the forward, raises for inputs the op
+    cannot take, judging by their types, shapes and dtypes alone. `Replay`,
+    whose inputs keep the shapes and dtypes they were traced with, skips it.
     """
     rules = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], EachInput) else vjps
 
     def decorate(forward: Callable) -> Callable:
-        the_op = Op(name or forward.__name__, forward, rules, spec, saves)
+        the_op = Op(name or forward.__name__, forward, rules, spec, saves, check)
 
         @functools.wraps(forward)
         def public(*args: Any, **attrs: Any) -> Any:
@@ -238,6 +252,8 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
         else:
             arrays.append(a)
     try:
+        if op_.check is not None:
+            op_.check(*arrays, **attrs)
         # Most ops take no attributes, and a call without **{} is ~150 ns cheaper.
         y = op_.forward(*arrays, **attrs) if attrs else op_.forward(*arrays)
     except ValueError as e:

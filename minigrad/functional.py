@@ -220,10 +220,7 @@ def _matmul_case(draw, t):
     return (draw(t.arrays(a_shape)), draw(t.arrays(b_shape))), {}
 
 
-@op(partial(_matmul_vjp, 0), partial(_matmul_vjp, 1),
-    spec=Spec(case=_matmul_case, ref=np.matmul))  # fmt: skip
-def matmul(a, b):
-    """a @ b with NumPy's rules (batched, 1-D operands as vectors)."""
+def _check_matmul(a, b):
     _refuse_lists("matmul", a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul needs operands with at least one dimension; use mul for scalars")
@@ -233,6 +230,12 @@ def matmul(a, b):
             f"shapes {a.shape} and {b.shape} are not aligned: {ka} (last dim of the first) "
             f"!= {kb} (the second's {'only' if b.ndim == 1 else 'second-to-last'} dim)"
         )
+
+
+@op(partial(_matmul_vjp, 0), partial(_matmul_vjp, 1),
+    spec=Spec(case=_matmul_case, ref=np.matmul), check=_check_matmul)  # fmt: skip
+def matmul(a, b):
+    """a @ b with NumPy's rules (batched, 1-D operands as vectors)."""
     return np.matmul(a, b)
 
 
@@ -296,13 +299,7 @@ def _linear_case(draw, t):
     return args, {}
 
 
-@op(_linear_vjp_x, _linear_vjp_w, _linear_vjp_b,
-    spec=Spec(case=_linear_case, ref=lambda x, w, b=None: x @ w + (0 if b is None else b)))  # fmt: skip
-def linear(x, w, b=None):
-    """x W + b, fused (one node instead of two): the affine layer of the book.
-
-    w is (in, out), or (in,) for one output (y = x . w + b, the book's perceptron).
-    """
+def _check_linear(x, w, b=None):
     _refuse_lists("linear", x, w)
     if x.ndim == 0 or w.ndim not in (1, 2):
         raise ValueError(
@@ -315,6 +312,16 @@ def linear(x, w, b=None):
         )
     if b is not None and np.shape(b) != w.shape[1:]:  # a (1, out) bias would get an (out,) grad
         raise ValueError(f"the bias must have shape {w.shape[1:]}, got {np.shape(b)}")
+
+
+@op(_linear_vjp_x, _linear_vjp_w, _linear_vjp_b,
+    spec=Spec(case=_linear_case, ref=lambda x, w, b=None: x @ w + (0 if b is None else b)),
+    check=_check_linear)  # fmt: skip
+def linear(x, w, b=None):
+    """x W + b, fused (one node instead of two): the affine layer of the book.
+
+    w is (in, out), or (in,) for one output (y = x . w + b, the book's perceptron).
+    """
     y = np.matmul(x, w)
     if b is None:
         return y
@@ -893,7 +900,8 @@ def _sce_ref(x, t):
     return -np.sum(_one_hot_of(t, x) * np.log(p)) / n
 
 
-@op(_sce_vjp, None, spec=Spec(case=_sce_case, wrt=(0,), ref=_sce_ref), saves=True)
+@op(_sce_vjp, None, spec=Spec(case=_sce_case, wrt=(0,), ref=_sce_ref), saves=True,
+    check=partial(_check_labels, "softmax_cross_entropy"))  # fmt: skip
 def softmax_cross_entropy(x, t):
     """Cross-entropy of softmax(x) against labels t, averaged over the batch.
 
@@ -904,7 +912,6 @@ def softmax_cross_entropy(x, t):
     gradient is the book's (softmax(x) - onehot(t)) / N from the softmax (and
     the label positions) the forward saves; for rows, softmax(x) sum_k t_k - t.
     """
-    _check_labels("softmax_cross_entropy", x, t)
     n = x.shape[0] if x.ndim == 2 else 1
     a = x - x.max(axis=-1, keepdims=True)
     p = np.exp(a)

@@ -339,3 +339,21 @@ def test_fused_step_checks_a_gradient_set_by_hand_before_adding_to_it():
     with pytest.raises(ValueError, match=r"a \.grad of shape \(1,\)"):
         step(np.ones(3))
     np.testing.assert_array_equal(w.data, np.ones(3))
+
+
+def test_a_replay_skips_the_checks_that_depend_on_shapes_alone(monkeypatch):
+    # linear's and softmax-CE's checks look at types, shapes and dtypes only, which a
+    # replay's inputs keep; eager mode still runs them.
+    params = make_params(np.float32)
+    x, t = batches(np.float32, 1)[0]
+    replay = Replay(lambda x, t: mlp_loss(params, x, t), x, t)
+    want = mlp_loss(params, x, t).item()
+
+    def refuse(*args):
+        raise AssertionError("checked again")
+
+    monkeypatch.setattr(F.linear.op, "check", refuse)
+    monkeypatch.setattr(F.softmax_cross_entropy.op, "check", refuse)
+    assert replay(x, t) == want
+    with pytest.raises(AssertionError, match="checked again"):
+        mlp_loss(params, x, t)
