@@ -7,8 +7,9 @@ Resident memory (RSS, from /proc/self/statm) is sampled while minigrad
 trains W1; it should level off after the first steps, since each step's
 graph is freed when the step ends. The peak of one step comes from
 tracemalloc (NumPy reports its array buffers to it): the most memory a
-step holds above what existed before it, for minigrad and for the hand
-NumPy step, next to the arrays the step must hold (see `must_hold`).
+step holds above what existed before it, for minigrad eager, for its
+fused replayed step (`Replay(..., optimizer=opt)`) and for the hand NumPy
+step, next to the arrays the step must hold (see `must_hold`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from workloads import (
     load_images,
     make_batches,
     make_weights,
+    minigrad_fused_step,
     minigrad_step,
 )
 
@@ -108,7 +110,10 @@ def run(steps: int, samples: int, data: str) -> dict:
     first, last = series[0][1], series[-1][1]
 
     hand = hand_step(W1, weights, batches, np.float32)
+    fused = minigrad_fused_step(W1, weights, batches)
+    fused(0)  # the first call sets up what later calls reuse
     mg_peaks = [step_peak(step, i, before=model.zero_grad) for i in range(5)]
+    fused_peaks = [step_peak(fused, i) for i in range(5)]
     hand_peaks = [step_peak(hand, i) for i in range(5)]
     itemsize = np.dtype(np.float32).itemsize
     return {
@@ -125,11 +130,13 @@ def run(steps: int, samples: int, data: str) -> dict:
         "objects_in_cycles_after_100_steps": cyclic,
         "step_peak_kib": {
             "minigrad": min(p for p, _ in mg_peaks) / 1024,
+            "minigrad_fused": min(p for p, _ in fused_peaks) / 1024,
             "hand_numpy_f32": min(p for p, _ in hand_peaks) / 1024,
             "must_hold": must_hold(W1.sizes, W1.batch, itemsize) / 1024,
         },
         "step_left_kib": {
             "minigrad": min(r for _, r in mg_peaks) / 1024,
+            "minigrad_fused": min(r for _, r in fused_peaks) / 1024,
             "hand_numpy_f32": min(r for _, r in hand_peaks) / 1024,
         },
     }
@@ -156,6 +163,8 @@ def markdown(r: dict) -> str:
             "| | peak | left after the step |",
             "|---|---|---|",
             f"| minigrad | {peak['minigrad']:.1f} | {left['minigrad']:.1f} |",
+            f"| minigrad replay, fused step | {peak['minigrad_fused']:.1f} | "
+            f"{left['minigrad_fused']:.1f} |",
             f"| hand NumPy f32 | {peak['hand_numpy_f32']:.1f} | {left['hand_numpy_f32']:.1f} |",
             f"| arrays the step must hold | {peak['must_hold']:.1f} | |",
         ]

@@ -199,6 +199,7 @@ class Replay:
                     gx = gx.astype(dtype)  # as the engine does: float32 stays float32
                 prev = grads[i]
                 grads[i] = gx if prev is None else prev + gx
+            grads[out] = None  # used up: free it now, as backward() does
         if self.optimizer is not None:
             self._fused_step(grads, env, works)
             return loss.item()

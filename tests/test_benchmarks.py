@@ -110,7 +110,12 @@ def test_memory_report(tmp_path):
     report = json.loads(out.read_text())
     assert "Resident memory over 20 minigrad steps" in stdout
     assert len(report["rss_series"]) >= 2
-    assert set(report["step_peak_kib"]) == {"minigrad", "hand_numpy_f32", "must_hold"}
+    peak = report["step_peak_kib"]
+    assert set(peak) == {"minigrad", "minigrad_fused", "hand_numpy_f32", "must_hold"}
+    # The fused step makes no lr * grad temporary (153 KiB for W1's first weight) and frees
+    # each intermediate gradient once used; what it leaves behind is no .grad at all.
+    assert peak["minigrad_fused"] < peak["minigrad"] - 64
+    assert report["step_left_kib"]["minigrad_fused"] < 8
     # The design's memory promise: a step's graph goes with its last reference, no cycles.
     assert report["graph_freed_by_refcount"] is True
     assert report["objects_in_cycles_after_100_steps"] == 0
