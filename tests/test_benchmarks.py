@@ -127,12 +127,17 @@ def test_profile_script(tmp_path):
     assert "cProfile, W4, 20 steps" in stdout
 
 
+def small_workload(key):
+    """Workload `key`, three of its batches (the embedded MNIST subset) and its weights."""
+    w = {wl.key: wl for wl in workloads.WORKLOADS}[key]
+    data = workloads.load_images("subset")[:2] if w.data == "mnist" else None
+    return w, workloads.make_batches(w, 3, data), workloads.make_weights(w.sizes)
+
+
 @pytest.mark.parametrize("key", ["W1", "W2"])
 def test_hand_numpy_computes_the_minigrad_step(key):
     # The baseline is only fair if it does the same arithmetic: same losses, same updates.
-    w = {wl.key: wl for wl in workloads.WORKLOADS}[key]
-    batches = workloads.make_batches(w, 3, workloads.load_images("subset")[:2])
-    weights = workloads.make_weights(w.sizes)
+    w, batches, weights = small_workload(key)
     hand = HandMLP(weights, w.activation, np.float64)
     step = workloads.minigrad_step(w, weights, batches)
     for i, (x, t) in enumerate(batches):
@@ -147,10 +152,7 @@ def test_hand_numpy_computes_the_minigrad_step(key):
 def test_hand_numpy_updates_the_same_after_the_backward(key):
     # The "update after" reference must differ only in when it updates and how it
     # scales: the same loss and the same weights after each step.
-    w = {wl.key: wl for wl in workloads.WORKLOADS}[key]
-    data = workloads.load_images("subset")[:2] if w.data == "mnist" else None
-    batches = workloads.make_batches(w, 3, data)
-    weights = workloads.make_weights(w.sizes)
+    w, batches, weights = small_workload(key)
     inline = HandMLP(weights, w.activation, np.float64)
     after = HandMLP(weights, w.activation, np.float64, separate_update=True)
     for x, t in batches:
@@ -163,10 +165,7 @@ def test_hand_numpy_updates_the_same_after_the_backward(key):
 
 @pytest.mark.parametrize("key", ["W1", "W4"])
 def test_replayed_and_fused_steps_train_as_the_eager_step(key):
-    w = {wl.key: wl for wl in workloads.WORKLOADS}[key]
-    data = workloads.load_images("subset")[:2] if w.data == "mnist" else None
-    batches = workloads.make_batches(w, 3, data)
-    weights = workloads.make_weights(w.sizes)
+    w, batches, weights = small_workload(key)
     eager = workloads.minigrad_step(w, weights, batches)
     others = [workloads.minigrad_replay_step(w, weights, batches),
               workloads.minigrad_fused_step(w, weights, batches)]  # fmt: skip
