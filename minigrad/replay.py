@@ -146,9 +146,12 @@ class Replay:
         self.params = [(slot, x) for slot, x, _ in self._live if needs_grad[slot]]
         self._root = slots[id(loss)]
         self.optimizer = optimizer
-        if optimizer is not None and not {id(p) for _, p in self.params} & {
-            id(p) for p in optimizer.params
-        }:
+        if optimizer is None:
+            return
+        position = {id(p): k for k, p in enumerate(optimizer.params)}
+        # (slot, position in the optimizer's list or None, trainable leaf)
+        self._targets = [(slot, position.get(id(p)), p) for slot, p in self.params]
+        if all(k is None for _, k, _ in self._targets):
             raise ValueError(
                 "Replay: none of the optimizer's parameters gets a gradient from fn; pass the "
                 "optimizer of the parameters fn trains"
@@ -213,9 +216,9 @@ class Replay:
         """`opt.step(); opt.zero_grad()` on this call's gradients plus any `.grad` already
         there; trainable leaves the optimizer does not hold get their `.grad` as usual."""
         opt = self.optimizer
-        position = {id(p): k for k, p in enumerate(opt.params)}
         step_grads = [None if p.grad is None else p.grad.data for p in opt.params]
-        if any(g is not None for g in step_grads):
+        held = any(g is not None for g in step_grads)
+        if held:
             opt._check_grads(step_grads)  # before adding: NumPy would broadcast a wrong shape
         # A gradient may be overwritten only if it owns its memory and nothing else holds
         # that memory: no other gradient (add gives its upstream gradient to both inputs, a
@@ -224,15 +227,14 @@ class Replay:
         values = set(map(id, env))
         for work in works.values():
             values.update(map(id, work) if isinstance(work, tuple) else (id(work),))
-        memory = [id(g if g.base is None else g.base) for slot, _ in self.params
+        memory = [id(g if g.base is None else g.base) for slot, _, _ in self._targets
                   if (g := grads[slot]) is not None]  # fmt: skip
         spare = set()
         taken: set[int] = set()
-        for slot, p in self.params:
+        for slot, k, p in self._targets:
             g = grads[slot]
             if g is None:
                 continue
-            k = position.get(id(p))
             if k is None:
                 _store_grad(p, g, False, taken)
             elif step_grads[k] is not None:
@@ -248,7 +250,8 @@ class Replay:
                 ):
                     spare.add(k)
         opt._step(step_grads, spare)
-        opt.zero_grad()
+        if held:  # else no parameter of the optimizer has a .grad
+            opt.zero_grad()
 
 
 def _bind(fn: Callable, attrs: dict) -> Callable:
