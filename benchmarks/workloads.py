@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # measure the minigrad of this tree, installed or not
     sys.path.insert(0, str(ROOT))
 
-from hand_numpy import HandMLP  # noqa: E402
+from hand_numpy import HandMLP, aligned  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 from minigrad import functional as F  # noqa: E402
@@ -219,7 +219,8 @@ def dezero_step(w: Workload, weights, batches) -> Step:
     activation = DF.sigmoid if w.activation == "sigmoid" else DF.relu
     model = MLP([W.shape[1] for W, _ in weights], activation=activation)
     for layer, (W, b) in zip(model.layers, weights, strict=True):
-        layer.W.data, layer.b.data = W.copy(), b.copy()  # set before the first call: no init
+        # set before the first call (no init), in aligned memory as the other implementations'
+        layer.W.data, layer.b.data = aligned(W), aligned(b)
     opt = SGD(LR).setup(model)
 
     def step(i: int):
