@@ -45,12 +45,11 @@ class Parameter(Tensor):
 def aligned(a: np.ndarray) -> np.ndarray:
     """A copy of `a` whose data starts on a 64-byte boundary (a cache line).
 
-    NumPy only promises 16 bytes. A weight is written in place on every step
-    (`W -= lr * dW`), and SIMD stores into an array that starts off a cache
-    line straddle two lines: in a W1 training step (784x50 float32, on an
-    AVX-512 machine) the update of W took 1.6x as long, 6% of the step. So
-    initializers and `load_state_dict` give aligned arrays, as PyTorch's CPU
-    allocator does.
+    NumPy only promises 16 bytes. A weight is updated in place on every
+    step, and inside a W1 training step (a 784x50 float32 weight, on an
+    AVX-512 machine) that update took 1.6x as long, 6% of the step, when the
+    weight started 16 or 48 bytes past a cache line. So initializers and
+    `load_state_dict` give aligned arrays, as PyTorch's CPU allocator does.
     """
     a = np.asarray(a)
     memory = np.empty(a.nbytes + 64, np.uint8)
