@@ -16,11 +16,11 @@ timed with timeit instead, NumPy and the two versions taking turns.
 Run it against HEAD with a clean tree first, to see how far two copies of
 the same code differ. Before `a9e07e7` one copy's W1 steps ran 7% to 30%
 faster or slower than the other's from run to run: each copy's weights
-landed where NumPy put them, and a W1 weight that starts off a cache line
-slows the step (BENCHMARKS.md, "Where the weights sit"). Since minigrad
+landed where NumPy put them, and a W1 weight 16 or 48 bytes past a cache
+line slows the step (BENCHMARKS.md, "Where the weights sit"). Since minigrad
 aligns its parameters the copies agree within 1-3% on W1, 2% on W4 and W5.
-Against a commit before that, the old copy's W1 weight may still land off
-a cache line, and W1 then favours the new copy by what that costs (5-7%).
+Against a commit before that, the old copy's W1 weight may still land there,
+and W1 then favours the new copy by what that costs (5-7%).
 """
 
 from __future__ import annotations
