@@ -59,6 +59,7 @@ class Optimizer:
     def lr(self, value: float) -> None:
         _check(lr=value)
         self._lr = float(value)  # a NumPy float64 would promote float32 updates to float64
+        self._lr_arrays: dict[np.dtype, np.ndarray] = {}  # lr as a 0-d array, by dtype (SGD)
 
     def zero_grad(self) -> None:
         """Drop every parameter's gradient (set it to None)."""
@@ -151,7 +152,7 @@ class SGD(Optimizer):
         # Plain SGD, the common case: no call per parameter, and lr as a 0-d array of each
         # parameter's dtype (NumPy 2 converts a Python float again on every call).
         self._check_grads(grads)
-        lrs: dict[np.dtype, np.ndarray] = {}
+        lrs = self._lr_arrays
         changed = []
         for k, (p, g) in enumerate(zip(self.params, grads, strict=True)):
             if g is None:

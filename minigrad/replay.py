@@ -124,10 +124,15 @@ class Replay:
             needs_grad.append(isinstance(x, Tensor) and x.requires_grad)
             return slots[id(x)]
 
+        # Whether some op is the user's: its VJP might return a value of the call (an input,
+        # its output) as a gradient, which the fused step must then not scale in place.
+        # minigrad's own ops never do (tests/test_ops.py checks).
+        self._foreign_ops = False
         # In creation order, so that the backward below runs newest first, as backward()
         # does: a gradient summed from several uses is then added up in the same order.
         for t in sorted(_toposort([loss]), key=lambda t: t._node.seq):
             node = t._node
+            self._foreign_ops |= node.op.forward.__module__ != _OWN_OPS
             ins = tuple(slot_of(x) for x in node.inputs)
             _check_not_escaped(tuple(node.attrs.values()), placeholders)
             back = tuple((node.op.vjps[i], s) for i, s in enumerate(ins) if needs_grad[s])
@@ -222,13 +227,16 @@ class Replay:
             opt._check_grads(step_grads)  # before adding: NumPy would broadcast a wrong shape
         # A gradient may be overwritten only if it owns its memory and nothing else holds
         # that memory: no other gradient (add gives its upstream gradient to both inputs, a
-        # transpose a view of it) and no value of this call (an op's VJP may return one).
+        # transpose a view of it) and no value of this call (a user's VJP may return one).
         # Values and saved work were made before any gradient, so they can only be it.
-        values = set(map(id, env))
-        for work in works.values():
-            values.update(map(id, work) if isinstance(work, tuple) else (id(work),))
+        values: set[int] = set()
+        if self._foreign_ops:
+            values.update(map(id, env))
+            for work in works.values():
+                values.update(map(id, work) if isinstance(work, tuple) else (id(work),))
         memory = [id(g if g.base is None else g.base) for slot, _, _ in self._targets
                   if (g := grads[slot]) is not None]  # fmt: skip
+        shared = len(set(memory)) < len(memory)
         spare = set()
         taken: set[int] = set()
         for slot, k, p in self._targets:
@@ -245,13 +253,16 @@ class Replay:
                 if (
                     g.base is None
                     and g.flags.writeable
-                    and memory.count(id(g)) == 1
+                    and not (shared and memory.count(id(g)) > 1)
                     and id(g) not in values
                 ):
                     spare.add(k)
         opt._step(step_grads, spare)
         if held:  # else no parameter of the optimizer has a .grad
             opt.zero_grad()
+
+
+_OWN_OPS = "minigrad.functional"  # the module of minigrad's ops
 
 
 def _bind(fn: Callable, attrs: dict) -> Callable:

@@ -95,7 +95,12 @@ def test_the_recorded_backward_gives_the_same_gradient(name, data, count_example
 @pytest.mark.parametrize("name", DIFFERENTIABLE)
 @given(data=st.data())
 def test_backward_keeps_the_invariants(name, data, count_example):
-    """float32 stays float32; nothing is mutated; the graph is released after backward."""
+    """float32 stays float32; nothing is mutated; the graph is released after backward;
+    no gradient shares memory with a value of the call.
+
+    The last is what lets Replay's fused step scale a gradient of minigrad's own ops in place
+    without looking for it among the call's values.
+    """
     fn = mg.OPS[name]
     args, kwargs = data.draw(mt.cases(fn))
     count_example("invariants")
@@ -107,6 +112,9 @@ def test_backward_keeps_the_invariants(name, data, count_example):
     seed = np.ones(out.shape, dtype=np.float32) * np.float32(0.5)
     seed_before = seed.copy()
     node = out._node
+    saved = () if node is None or node.saved is None else node.saved
+    values = [out.data, *(x.data if isinstance(x, mg.Tensor) else x for x in inputs)]
+    values += list(saved) if isinstance(saved, tuple) else [saved]
     out.backward(seed)
     np.testing.assert_array_equal(
         seed, seed_before, err_msg="backward mutated the upstream gradient"
@@ -119,6 +127,10 @@ def test_backward_keeps_the_invariants(name, data, count_example):
             np.testing.assert_array_equal(x.data, copy, err_msg="backward mutated an input")
             assert x.grad is not None and x.grad.shape == x.shape
             assert x.grad.dtype == np.float32, f"{name} gave a {x.grad.dtype} gradient for float32"
+            for v in values:
+                assert not np.shares_memory(x.grad.data, v), (
+                    f"{name}'s gradient is a value's memory"
+                )
 
 
 ELEMENTWISE = [n for n in ALL if mg.OPS[n].spec.case is None]

@@ -48,6 +48,18 @@ def test_sgd():
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_takes_a_learning_rate_set_between_steps(dtype):
+    # as a schedule does; SGD keeps lr as an array of each dtype, which must follow
+    w, g = nn.Parameter(np.ones(3, dtype)), np.array([1.0, 2.0, 4.0], dtype)
+    opt = optim.SGD([w], lr=0.5)
+    for lr in (0.5, 0.25):
+        opt.lr = lr
+        w.grad = mg.Tensor(g)
+        opt.step()
+    np.testing.assert_array_equal(w.data, 1 - 0.5 * g - 0.25 * g)
+
+
 @pytest.mark.parametrize(
     "shape, transposed",
     [((700, 300), False), ((300, 700), True), ((100_003,), False), ((3, 40_000), False)],
