@@ -26,9 +26,13 @@ def interleave(
     samples of `inner` calls. The order rotates every repetition so none
     always follows the same neighbour, and a `pause` before each turn lets
     the previous library's BLAS or OpenMP threads stop spinning before the
-    next one is measured. After the pause the CPU clock and caches are cold
-    for a few steps, which a training loop never sees: each turn first runs
-    `settle` untimed samples.
+    next one is measured. The pause spins rather than sleeps: a process that
+    sleeps lets the machine idle, and its steps then ran in slow spells (a
+    hand W1 step took 0.20 ms in some runs and up to 0.27 in others, against
+    0.196-0.200 when spinning). After the pause the caches are cold, and
+    after a switch a step takes 8-10 steps to come down to its steady time,
+    which a training loop never sees: each turn first runs `settle` untimed
+    samples.
     """
     for fn in runners.values():
         for _ in range(warmup):
@@ -41,7 +45,7 @@ def interleave(
         for name in names[shift:] + names[:shift]:
             fn = runners[name]
             if pause:
-                time.sleep(pause)
+                _spin(pause)
             for _ in range(settle * inner):
                 fn()
             for _ in range(per_turn):
@@ -50,6 +54,13 @@ def interleave(
                     fn()
                 samples[name].append((clock() - start) / inner)
     return {name: np.array(times) for name, times in samples.items()}
+
+
+def _spin(seconds: float) -> None:
+    """Wait without letting the CPU idle (see `interleave`)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
 
 
 def summarize(seconds: np.ndarray, scale: float) -> dict[str, float]:

@@ -66,7 +66,7 @@ class Mode:
     per_turn: int
     warmup: int
     pause: float  # seconds
-    settle: int  # untimed samples at the start of each turn, after the pause
+    settle: int  # untimed steps at the start of each W1-W4 turn, after the pause
     n_batches: int
     op_reps: int
     op_inner: int  # calls per W5 sample
@@ -77,14 +77,14 @@ MODES = {
         reps=2, per_turn=2, warmup=1, pause=0.0, settle=0, n_batches=4, op_reps=2, op_inner=10
     ),
     "quick": Mode(
-        reps=10, per_turn=5, warmup=5, pause=0.05, settle=3, n_batches=20, op_reps=5, op_inner=300
+        reps=10, per_turn=5, warmup=5, pause=0.05, settle=10, n_batches=20, op_reps=5, op_inner=300
     ),
     "full": Mode(
         reps=40,
         per_turn=10,
         warmup=20,
         pause=0.075,
-        settle=3,
+        settle=10,
         n_batches=50,
         op_reps=15,
         op_inner=1000,
@@ -146,7 +146,7 @@ def bench_ops(mode: Mode, others: set[str]) -> list[dict]:
             mode.pause,
             warmup=mode.op_inner // 10 + 1,
             inner=mode.op_inner,
-            settle=mode.settle,
+            settle=1,  # one sample is op_inner calls: more than a step needs to settle
         )
         stats = {k: summarize(v, 1e6) for k, v in times.items()}
         base = stats["numpy"]["median"]
