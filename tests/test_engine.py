@@ -254,6 +254,23 @@ def test_float16_sigmoid_of_a_very_negative_input():
         assert y[0] == pytest.approx(1 / (1 + np.exp(12.0)), rel=1e-3)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_of_one_element_is_each_element_of_an_array(dtype):
+    # One element takes its own path (fresh arrays, which NumPy runs faster there); it must
+    # give the in-place path's values and gradients bit for bit, overflow cap included.
+    v = (np.random.default_rng(0).standard_normal(300) * 40).astype(dtype)
+    x = leaf(v, dtype)
+    y = F.sigmoid(x)
+    (y * np.arange(300, dtype=dtype)).sum().backward()
+    for i in range(0, 300, 7):
+        xi = leaf(v[i : i + 1], dtype)
+        yi = F.sigmoid(xi)
+        (yi * dtype(i)).sum().backward()
+        assert yi.dtype == xi.grad.dtype == dtype
+        assert yi.data[0] == y.data[i]
+        assert xi.grad.data[0] == x.grad.data[i]
+
+
 def test_astype_converts_and_its_gradient_converts_back():
     x = mg.tensor([1.0, 2.0], requires_grad=True)  # float32
     y = x.astype(np.float64) ** 3
