@@ -36,7 +36,7 @@ def run_script(name: str, *args: str) -> str:
         [sys.executable, "-c", WITHOUT_OTHERS, str(BENCH / name), *args],
         capture_output=True,
         text=True,
-        timeout=300,  # run.py --quick takes about 15 s on an idle 2-core machine
+        timeout=300,  # run.py --quick takes about 20 s on an idle 2-core machine
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr
@@ -45,7 +45,7 @@ def run_script(name: str, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    # The quick mode a user runs (about 15 s here), not just the tiny one.
+    # The quick mode a user runs (about 20 s here), not just the tiny one.
     out = tmp_path_factory.mktemp("bench") / "out.json"
     stdout = run_script("run.py", "--quick", "--data", "subset", "--json", str(out))
     return stdout, json.loads(out.read_text())
