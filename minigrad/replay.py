@@ -236,7 +236,6 @@ class Replay:
                 values.update(map(id, work) if isinstance(work, tuple) else (id(work),))
         memory = [id(g if g.base is None else g.base) for slot, _, _ in self._targets
                   if (g := grads[slot]) is not None]  # fmt: skip
-        shared = len(set(memory)) < len(memory)
         spare = set()
         taken: set[int] = set()
         for slot, k, p in self._targets:
@@ -253,7 +252,7 @@ class Replay:
                 if (
                     g.base is None
                     and g.flags.writeable
-                    and not (shared and memory.count(id(g)) > 1)
+                    and memory.count(id(g)) == 1
                     and id(g) not in values
                 ):
                     spare.add(k)
