@@ -29,7 +29,7 @@ from workloads import (
 import minigrad as mg
 from minigrad import functional as F
 from minigrad import optim
-from minigrad.engine import EachInput
+from minigrad.engine import VariadicVJP
 
 
 @contextlib.contextmanager
@@ -41,8 +41,8 @@ def watch_vjps(seen: list[tuple[str, int, np.dtype]]) -> Iterator[None]:
         if op is None:
             continue
         saved.append((op, op.vjps))
-        if isinstance(op.vjps, EachInput):  # concat, stack: one rule told its input
-            op.vjps = EachInput(_watched_each(op.name, op.vjps.rule, seen))
+        if isinstance(op.vjps, VariadicVJP):  # concat, stack: one rule told its input
+            op.vjps = VariadicVJP(_watched_each(op.name, op.vjps.rule, seen))
         else:
             op.vjps = tuple(
                 None if vjp is None else _watched(op.name, i, vjp, seen)

@@ -40,7 +40,7 @@ class _State:
     anomaly = False
     tracing = False  # Replay is recording: its inputs require grad only so ops record them
     default_dtype: type = np.float32
-    last_change = -1  # the node count when an array was last changed in place (_mark_changed)
+    last_change = -1  # the node count when an array was last changed in place (mark_changed)
 
 
 def set_default_dtype(dtype: Any) -> None:
@@ -154,7 +154,7 @@ class Spec:
 class Op:
     """A primitive: a forward on arrays and one VJP per input (None: no gradient)."""
 
-    __slots__ = ("name", "forward", "vjps", "spec", "saves", "check", "no_grad")
+    __slots__ = ("name", "forward", "vjps", "spec", "saves", "check", "without_vjp")
 
     def __init__(
         self,
@@ -168,8 +168,8 @@ class Op:
         self.name, self.forward, self.vjps, self.spec = name, forward, vjps, spec
         self.saves, self.check = saves, check
         # The inputs with no VJP (labels, a condition, a shape); a variadic op has none.
-        rules = () if isinstance(vjps, EachInput) else vjps
-        self.no_grad = tuple(i for i, vjp in enumerate(rules) if vjp is None)
+        rules = () if isinstance(vjps, VariadicVJP) else vjps
+        self.without_vjp = tuple(i for i, vjp in enumerate(rules) if vjp is None)
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -189,7 +189,7 @@ def register(spec: Spec) -> Callable[[Callable], Callable]:
     return decorate
 
 
-class EachInput:
+class VariadicVJP:
     """The VJPs of a variadic op (concat, stack): one rule, told which input it serves."""
 
     def __init__(self, rule: Callable) -> None:
@@ -200,7 +200,7 @@ class EachInput:
 
 
 def op(
-    *vjps: Callable | None | EachInput,
+    *vjps: Callable | None | VariadicVJP,
     spec: Spec,
     name: str | None = None,
     saves: bool = False,
@@ -221,7 +221,7 @@ def op(
     cannot take, judging by their types, shapes and dtypes alone. `Replay`,
     whose inputs keep the shapes and dtypes they were traced with, skips it.
     """
-    rules = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], EachInput) else vjps
+    rules = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], VariadicVJP) else vjps
 
     def decorate(forward: Callable) -> Callable:
         the_op = Op(name or forward.__name__, forward, rules, spec, saves, check)
@@ -267,7 +267,7 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
         return y
     out = _wrap(y if type(y) is np.ndarray else np.asarray(y))
     if record and _State.grad_enabled:
-        if op_.no_grad and not _State.tracing:
+        if op_.without_vjp and not _State.tracing:
             _refuse_grad(op_, args)
         out._requires_grad = True
         out._node = Node(op_, args, arrays, attrs, saved)
@@ -278,7 +278,7 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
 
 def _refuse_grad(op_: Op, args: tuple) -> None:
     """Stop now, not at backward, if an input the op has no gradient for requires grad."""
-    for i in op_.no_grad:
+    for i in op_.without_vjp:
         if i < len(args) and isinstance(args[i], Tensor) and args[i]._requires_grad:
             name = list(_signature(op_.forward).parameters)[i]
             raise RuntimeError(
@@ -449,6 +449,10 @@ class Tensor:
     size = property(lambda self: self.data.size)
     dtype = property(lambda self: self.data.dtype)
     is_leaf = property(lambda self: self._node is None, doc="True unless an op made this tensor.")
+    creator = property(
+        lambda self: self._node,
+        doc="The `Node` of the op that made this tensor (None for a leaf): the graph, for tools.",
+    )
 
     @property
     def T(self) -> Tensor:
@@ -547,12 +551,12 @@ class Tensor:
     __getitem__ = lambda self, index: F.getitem(self, index)  # a tensor index is an input
 
     # Comparisons give plain boolean arrays: they have no gradient.
-    __eq__ = lambda self, other: self.data == _data(other)
-    __ne__ = lambda self, other: self.data != _data(other)
-    __lt__ = lambda self, other: self.data < _data(other)
-    __le__ = lambda self, other: self.data <= _data(other)
-    __gt__ = lambda self, other: self.data > _data(other)
-    __ge__ = lambda self, other: self.data >= _data(other)
+    __eq__ = lambda self, other: self.data == unwrap(other)
+    __ne__ = lambda self, other: self.data != unwrap(other)
+    __lt__ = lambda self, other: self.data < unwrap(other)
+    __le__ = lambda self, other: self.data <= unwrap(other)
+    __gt__ = lambda self, other: self.data > unwrap(other)
+    __ge__ = lambda self, other: self.data >= unwrap(other)
 
     # --- methods mirroring minigrad.functional
     def sum(self, axis=None, keepdims=False) -> Tensor:
@@ -602,8 +606,8 @@ def _in_place(t: Tensor, other: Any, ufunc: np.ufunc, op_: Callable) -> Tensor:
         t._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
     )
     if not recorded:
-        ufunc(t.data, _data(other), out=t.data)
-        _mark_changed((t,))
+        ufunc(t.data, unwrap(other), out=t.data)
+        mark_changed((t,))
         return t
     if t._requires_grad and t._node is None:
         raise RuntimeError(
@@ -653,14 +657,15 @@ def _wrap(data: np.ndarray) -> Tensor:
 _new = object.__new__
 
 
-def _data(x: Any) -> Any:
+def unwrap(x: Any) -> Any:
+    """x's array if x is a Tensor, else x itself (for code that takes both)."""
     return x.data if isinstance(x, Tensor) else x
 
 
 # ---------------------------------------------------------------- backprop
 
 
-def _mark_changed(tensors: Iterable[Tensor]) -> None:
+def mark_changed(tensors: Iterable[Tensor]) -> None:
     """Note that these tensors' arrays were just changed in place (an in-place operator,
     an optimizer step), on the node count, so backward can tell it from a later change."""
     stamp = _State.last_change = next(_node_count)
@@ -730,7 +735,7 @@ def _seed(root: Tensor, grad: TensorLike | None) -> np.ndarray:
                 "of that shape, or reduce the output (e.g. .sum())"
             )
         return _ones(root.data.shape, root.data.dtype)
-    seed = np.array(_data(grad), dtype=root.dtype)
+    seed = np.array(unwrap(grad), dtype=root.dtype)
     if seed.shape != root.shape:
         raise ValueError(f"grad has shape {seed.shape} but the output has shape {root.shape}")
     return seed
@@ -745,7 +750,7 @@ def _store_grad(t: Tensor, g: Any, create_graph: bool, taken: set[int]) -> None:
         # asarray: NumPy adds two 0-d arrays into a scalar, which in-place updates cannot change
         t.grad = t.grad + g if create_graph else _wrap(np.asarray(t.grad.data + g))
     elif create_graph:  # a recorded copy (g * 1) where a plain one would cut the graph
-        t.grad = g if _claim(_data(g), taken) else g * 1
+        t.grad = g if _claim(unwrap(g), taken) else g * 1
     else:
         t.grad = _wrap(_own(g, taken))
 
@@ -832,7 +837,7 @@ def _backprop(
                     raise RuntimeError(f"{node.op.name} has no gradient for its input {i}")
                 gx = vjp(g, y, *args, **attrs) if attrs else vjp(g, y, *args)
                 if anomaly:
-                    _check_finite(_data(gx), f"gradient for input {i}", node, node.op)
+                    _check_finite(unwrap(gx), f"gradient for input {i}", node, node.op)
                 if gx.dtype is not x.data.dtype:  # a float32 input gets a float32 gradient
                     gx = gx.astype(x.data.dtype)  # under create_graph, a recorded F.astype
                 # deliver's two usual cases, inlined: a non-leaf's first gradient, a leaf's first

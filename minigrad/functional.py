@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.engine import EachInput, Spec, Tensor, TensorLike, _data, no_grad, op, register
+from minigrad.engine import Spec, Tensor, TensorLike, VariadicVJP, no_grad, op, register, unwrap
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "matmul", "dot",
@@ -158,7 +158,7 @@ def _pow_vjp_a(g, y, a, b):
     # every derivative elsewhere (the second one in b included) as the formula has it.
     if isinstance(b, int | float | np.generic):
         return g * 0 if b == 0 else _unbroadcast(g * b * a ** (b - 1), a)
-    both_zero = (_data(a) == 0) & (_data(b) == 0)
+    both_zero = (unwrap(a) == 0) & (unwrap(b) == 0)
     base = where(both_zero, 1, a) if both_zero.any() else a
     return _unbroadcast(g * b * base ** (b - 1), a)
 
@@ -170,7 +170,7 @@ def _pow_vjp_b(g, y, a, b):
     if isinstance(a, int | float):  # a number base (2 ** x): its log as a Python float, as
         # a NumPy float64 scalar would turn a float32 gradient float64 under create_graph
         return _unbroadcast(g * y * float(np.log(a if a != 0 else 1)), b)
-    zero_base = (_data(a) == 0) & (_data(b) >= 0)
+    zero_base = (unwrap(a) == 0) & (unwrap(b) >= 0)
     base = where(zero_base, 1, a) if zero_base.any() else a
     return _unbroadcast(g * y * log(base), b)
 
@@ -259,9 +259,9 @@ def _dot_case(draw, t):
 @register(Spec(case=_dot_case, ref=np.dot))
 def dot(a: TensorLike, b: TensorLike) -> Tensor:
     """np.dot for 1-D and 2-D operands (the book's `np.dot(x, W)`); matmul for batches."""
-    if not (1 <= np.ndim(_data(a)) <= 2 and 1 <= np.ndim(_data(b)) <= 2):
+    if not (1 <= np.ndim(unwrap(a)) <= 2 and 1 <= np.ndim(unwrap(b)) <= 2):
         raise ValueError(
-            f"dot takes 1-D or 2-D operands, got shapes {np.shape(_data(a))} and {np.shape(_data(b))}; "
+            f"dot takes 1-D or 2-D operands, got shapes {np.shape(unwrap(a))} and {np.shape(unwrap(b))}; "
             "use matmul for batched products"
         )
     return matmul(a, b)
@@ -380,7 +380,7 @@ def tanh(x):
     return np.tanh(x)
 
 
-@op(lambda g, y, x: g * np.sign(_data(x)), spec=Spec(avoid=(0.0,), ref=lambda x: np.sqrt(x * x)))
+@op(lambda g, y, x: g * np.sign(unwrap(x)), spec=Spec(avoid=(0.0,), ref=lambda x: np.sqrt(x * x)))
 def abs(x):
     """|x|; the gradient at 0 is taken as 0."""
     return np.abs(x)
@@ -391,8 +391,8 @@ def abs(x):
 
 def _select_vjp(winner, i, g, y, a, b):
     # This input's share: 1 where it wins, 1/2 at a tie, 0 where the other wins.
-    mine, other = (_data(a), _data(b)) if i == 0 else (_data(b), _data(a))
-    share = (winner(mine, other) + (mine == other) * 0.5).astype(_data(g).dtype)
+    mine, other = (unwrap(a), unwrap(b)) if i == 0 else (unwrap(b), unwrap(a))
+    share = (winner(mine, other) + (mine == other) * 0.5).astype(unwrap(g).dtype)
     return _unbroadcast(g * share, (a, b)[i])
 
 
@@ -442,7 +442,7 @@ def _clip_case(draw, t):
     return (draw(t.arrays(shape, avoid=(lo, hi))), lo, hi), {}
 
 
-@op(lambda g, y, x, lo=None, hi=None: _unbroadcast(g * _inside(_data(x), lo, hi), x), None, None,
+@op(lambda g, y, x, lo=None, hi=None: _unbroadcast(g * _inside(unwrap(x), lo, hi), x), None, None,
     spec=Spec(case=_clip_case, wrt=(0,), ref=lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi)))  # fmt: skip
 def clip(x, lo=None, hi=None):
     """x limited to [lo, hi]; the gradient passes inside the bounds and at them, as in
@@ -522,7 +522,7 @@ def _exp_cap(dtype: np.dtype) -> np.ndarray:
 
 
 def _relu_vjp(g, y, x):
-    x = _data(x)
+    x = unwrap(x)
     return g * (x > _scalar(0, x.dtype))
 
 
@@ -534,7 +534,7 @@ def relu(x):
 
 
 def _leaky_slope(x, slope):
-    x = np.asarray(_data(x))
+    x = np.asarray(unwrap(x))
     dtype = x.dtype if x.dtype.kind == "f" else np.float64  # integers go to float64, as in exp
     return np.where(x > 0, 1, slope).astype(dtype)
 
@@ -635,9 +635,9 @@ def _reduction_case(draw, t, **kw):
 
 def _max_vjp(g, y, x, axis=None, keepdims=False):
     # Tied maxima share the gradient evenly.
-    y_kept = _data(y) if keepdims else _data(y).reshape(_keepdims_shape(x.shape, axis))
-    mask = _data(x) == y_kept
-    share = (mask / mask.sum(axis=axis, keepdims=True)).astype(_data(x).dtype)
+    y_kept = unwrap(y) if keepdims else unwrap(y).reshape(_keepdims_shape(x.shape, axis))
+    mask = unwrap(x) == y_kept
+    share = (mask / mask.sum(axis=axis, keepdims=True)).astype(unwrap(x).dtype)
     return _unreduce(g, x.shape, axis, keepdims) * share
 
 
@@ -690,7 +690,7 @@ def _astype_case(draw, t):
     return (draw(t.arrays(draw(t.shapes()))),), {"dtype": np.float64}
 
 
-@op(lambda g, y, x, dtype: astype(g, _data(x).dtype), None, name="astype",
+@op(lambda g, y, x, dtype: astype(g, unwrap(x).dtype), None, name="astype",
     spec=Spec(case=_astype_case, wrt=(0,), ref=lambda x, dtype: x.astype(dtype), keeps_dtype=False))  # fmt: skip
 def _astype(x, dtype):
     return np.asarray(x).astype(dtype)
@@ -765,12 +765,12 @@ def _stack_vjp(i, g, y, *xs, axis=0):
     return g[(slice(None),) * (axis % y.ndim) + (i,)]
 
 
-@op(EachInput(_concat_vjp), spec=Spec(case=lambda draw, t: t.concat_case(draw, same_shape=False), ref=lambda *xs, axis=0: np.concatenate(xs, axis)), name="concat")  # fmt: skip
+@op(VariadicVJP(_concat_vjp), spec=Spec(case=lambda draw, t: t.concat_case(draw, same_shape=False), ref=lambda *xs, axis=0: np.concatenate(xs, axis)), name="concat")  # fmt: skip
 def _concat(*xs, axis=0):
     return np.concatenate(xs, axis=axis)
 
 
-@op(EachInput(_stack_vjp), spec=Spec(case=lambda draw, t: t.concat_case(draw, same_shape=True), ref=lambda *xs, axis=0: np.stack(xs, axis)), name="stack")  # fmt: skip
+@op(VariadicVJP(_stack_vjp), spec=Spec(case=lambda draw, t: t.concat_case(draw, same_shape=True), ref=lambda *xs, axis=0: np.stack(xs, axis)), name="stack")  # fmt: skip
 def _stack(*xs, axis=0):
     return np.stack(xs, axis=axis)
 
@@ -810,7 +810,7 @@ def dropout(x: TensorLike, p: float = 0.5, training: bool = True, rng: Any = Non
     if not training or p == 0:
         return x
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    data = _data(x)
+    data = unwrap(x)
     keep = rng.random(data.shape) >= p
     return x * (keep / (1 - p)).astype(data.dtype)
 
@@ -870,7 +870,7 @@ def _sce_vjp(g, y, x, t, saved):
     # Label rows need not sum to 1 (soft or masked labels): d/dx of -sum_k t_k log softmax_k
     # is softmax * sum_k t_k - t, which is the book's softmax - t for one-hot rows.
     if isinstance(x, Tensor):  # create_graph: the formula, recorded
-        t = _one_hot_of(_data(t), x.data)
+        t = _one_hot_of(unwrap(t), x.data)
         return (softmax(x) * t.sum(axis=-1, keepdims=True) - t) * (g / n)
     # The same formula on arrays, from the forward's softmax (left intact for another
     # backward): one fresh array changed in place.
@@ -945,7 +945,7 @@ def cross_entropy_error(y: TensorLike, t: Any) -> Tensor:
 
     t holds class indices or one-hot rows; 1e-7 keeps log away from log(0).
     """
-    data = _data(y)
+    data = unwrap(y)
     _check_labels("cross_entropy_error", data, t)
     n = data.shape[0] if data.ndim == 2 else 1
     if np.shape(t) == data.shape:
@@ -968,10 +968,10 @@ def _pair_case(draw, t):
 )
 def mean_squared_error(y: TensorLike, t: TensorLike) -> Tensor:
     """The book's E = 1/2 sum (y_k - t_k)^2 (eq. 4.1); a batch (N, ...) is divided by N."""
-    data = _data(y)
-    if data.shape != np.shape(_data(t)):
+    data = unwrap(y)
+    if data.shape != np.shape(unwrap(t)):
         raise ValueError(
-            f"mean_squared_error: y has shape {data.shape} but t has shape {np.shape(_data(t))}"
+            f"mean_squared_error: y has shape {data.shape} but t has shape {np.shape(unwrap(t))}"
         )
     d = y - _labels_like(t, data)
     n = data.shape[0] if data.ndim >= 2 else 1
@@ -994,10 +994,10 @@ def sigmoid_cross_entropy(x: TensorLike, t: TensorLike) -> Tensor:
     logsumexp, which never overflows and whose gradient, sigmoid(x), is right at
     x = 0 (relu(x) + log(1 + exp(-|x|)) has two kinks there, and gave 0, not 1/2).
     """
-    data = _data(x)
-    if data.shape != np.shape(_data(t)):
+    data = unwrap(x)
+    if data.shape != np.shape(unwrap(t)):
         raise ValueError(
-            f"sigmoid_cross_entropy: x has shape {data.shape} but t has shape {np.shape(_data(t))}"
+            f"sigmoid_cross_entropy: x has shape {data.shape} but t has shape {np.shape(unwrap(t))}"
         )
     loss = logsumexp(stack([np.zeros_like(data), x]), axis=0) - x * _labels_like(t, data)
     return sum(loss) / (data.shape[0] if data.ndim else 1)
@@ -1017,7 +1017,7 @@ def accuracy(y: TensorLike, t: Any) -> float:
     Labels are checked as the losses check them: a label out of range would
     otherwise only show as a low accuracy.
     """
-    y, t = np.asarray(_data(y)), np.asarray(_data(t))
+    y, t = np.asarray(unwrap(y)), np.asarray(unwrap(t))
     _check_labels("accuracy", y, t)
     if t.shape == y.shape:
         t = t.argmax(axis=-1)

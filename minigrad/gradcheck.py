@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.engine import OPS, Tensor, _data, grad
+from minigrad.engine import OPS, Tensor, grad, unwrap
 
 
 def numerical_diff(f: Callable[[float], float], x: float, h: float = 1e-4) -> float:
@@ -59,7 +59,7 @@ def numerical_gradient(f: Callable[[Any], Any], x: Any, h: float = 1e-4) -> np.n
 
 
 def _one_number(value: Any) -> float:
-    value = np.asarray(_data(value))
+    value = np.asarray(unwrap(value))
     if value.size != 1:
         raise ValueError(f"numerical_gradient: f must return one number, got shape {value.shape}")
     return float(value.reshape(()))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.engine import Tensor, _mark_changed, get_default_dtype
+from minigrad.engine import Tensor, get_default_dtype, mark_changed
 from minigrad.engine import grad as _grad
 
 __all__ = ["Optimizer", "SGD", "AdaGrad", "RMSProp", "Adam", "gradient_descent"]
@@ -85,7 +85,7 @@ class Optimizer:
                 g = g + self.weight_decay * p.data
             self._update(p.data, g, state)
             changed.append(p)
-        _mark_changed(changed)  # a graph recorded before the step can no longer backprop
+        mark_changed(changed)  # a graph recorded before the step can no longer backprop
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         """Change w in place; never write into g (it may be shared)."""
@@ -167,7 +167,7 @@ class SGD(Optimizer):
             else:
                 w -= lr * g
             changed.append(p)
-        _mark_changed(changed)
+        mark_changed(changed)
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         if self.momentum:
