@@ -174,6 +174,25 @@ def test_ops_on_inputs_alone_are_replayed_not_frozen():
     np.testing.assert_allclose(w.grad.data, [3.0, 4.0])
 
 
+def test_one_hot_labels_are_replayed_as_data():
+    # softmax-CE has no gradient for its labels: a float input there is traced again as
+    # plain data (not an error), and each call's labels are the ones used.
+    params = make_params(np.float64)
+    x, t = batches(np.float64, 2)[0]
+    onehot = np.eye(3)[t]
+    replay = Replay(lambda x, t: mlp_loss(params, x, t), x, onehot)
+    x2, t2 = batches(np.float64, 2, seed=5)[1]
+    assert replay(x2, np.eye(3)[t2]) == mlp_loss(params, x2, np.eye(3)[t2]).item()
+    assert replay(x2, np.eye(3)[t2]) != replay(x2, np.eye(3)[(t2 + 1) % 3])
+
+
+def test_labels_computed_inside_the_step_where_an_op_has_no_gradient_are_refused():
+    params = make_params(np.float64)
+    x, t = batches(np.float64, 1)[0]
+    with pytest.raises(TypeError, match="computed from fn's inputs inside fn"):
+        Replay(lambda x, t: mlp_loss(params, x, t * 0.9 + 0.1 / 3), x, np.eye(3)[t])
+
+
 def test_a_loss_that_is_not_a_recorded_scalar_is_refused():
     w = nn.Parameter(np.ones(3))
     with pytest.raises(TypeError, match="one-element Tensor"):
