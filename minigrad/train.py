@@ -56,8 +56,7 @@ def evaluate(model: nn.Module, x: np.ndarray, t: np.ndarray, batch_size: int = 1
     Every module's mode is restored afterwards, a Dropout the user froze included.
     """
     _check_set("x", x, t)
-    if not nn._is_positive_int(batch_size):
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    _check_positive_int("batch_size", batch_size)
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     correct = 0.0
@@ -70,6 +69,11 @@ def evaluate(model: nn.Module, x: np.ndarray, t: np.ndarray, batch_size: int = 1
         for m, training in modes:
             m.training = training
     return correct / len(x)
+
+
+def _check_positive_int(name: str, n: Any) -> None:
+    if not (isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 1):
+        raise ValueError(f"{name} must be an int >= 1, got {n!r}")
 
 
 def _check_set(name: str, x: Any, t: Any) -> None:
@@ -100,10 +104,10 @@ def fit(
     with the running loss and prints a line per epoch. A loss that is not
     finite stops training with FloatingPointError: the weights are lost to it.
     """
-    if iters is None and not nn._is_positive_int(epochs):
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
-    if iters is not None and not nn._is_positive_int(iters):
-        raise ValueError(f"iters must be an int >= 1, got {iters!r}")
+    if iters is None:
+        _check_positive_int("epochs", epochs)
+    else:
+        _check_positive_int("iters", iters)
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         raise ValueError(
