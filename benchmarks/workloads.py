@@ -7,6 +7,7 @@ same batches, so they do the same arithmetic; only the framework differs.
 
 from __future__ import annotations
 
+import importlib.metadata
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -240,9 +241,11 @@ def dezero_available() -> tuple[bool, str]:
         _import_dezero()
     except ImportError:
         return False, "DeZero not installed: its column is skipped"
-    from importlib.metadata import version
-
-    return True, f"DeZero {version('dezero')}"
+    # Importable is enough to run it: from PYTHONPATH it has no distribution to name a version.
+    try:
+        return True, f"DeZero {importlib.metadata.version('dezero')}"
+    except importlib.metadata.PackageNotFoundError:
+        return True, "DeZero version unknown (imported, but not installed as a distribution)"
 
 
 # ---------------------------------------------------------------- W5: per-op overhead

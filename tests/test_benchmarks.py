@@ -5,9 +5,11 @@ No timings are checked: only the structure of the reports, that the hand
 NumPy baseline computes the same step as minigrad, and dtypes.
 """
 
+import importlib.metadata
 import json
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -260,3 +262,23 @@ def test_compare_refuses_a_bad_revision_or_step_count(args, message):
         [sys.executable, str(BENCH / "compare.py"), *args], capture_output=True, text=True, cwd=ROOT
     )
     assert done.returncode == 2 and message in done.stderr
+
+
+def test_dezero_runs_when_importable_without_a_version(monkeypatch):
+    # From PYTHONPATH DeZero imports but has no distribution: run.py stopped with
+    # PackageNotFoundError. Whether its column runs must follow from the import alone.
+    fake = types.ModuleType("dezero")
+    fake.functions = types.ModuleType("dezero.functions")
+    monkeypatch.setitem(sys.modules, "dezero", fake)
+    monkeypatch.setitem(sys.modules, "dezero.functions", fake.functions)
+
+    def no_distribution(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", no_distribution)
+    found, note = workloads.dezero_available()
+    assert found is True and "version unknown" in note
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.0.13")
+    assert workloads.dezero_available() == (True, "DeZero 0.0.13")
+    monkeypatch.setitem(sys.modules, "dezero", None)  # not importable at all
+    assert workloads.dezero_available() == (False, "DeZero not installed: its column is skipped")
