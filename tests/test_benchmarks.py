@@ -8,6 +8,7 @@ NumPy baseline computes the same step as minigrad, and dtypes.
 import importlib.metadata
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import types
@@ -247,6 +248,44 @@ def test_the_met_column_names_the_modes_that_meet_the_target():
     report = {"machine": MACHINE, "notes": [], "steps": steps, "ops": [], "add": None}
     met = [line.rsplit("|", 2)[1].strip() for line in run.markdown(report).splitlines()[-5:]]
     assert met == ["all", "eager, replay, fused", "replay, fused", "fused", "none"]
+
+
+def full_report() -> dict:
+    """A report as run.py makes it with PyTorch and DeZero installed (made-up figures)."""
+    import run
+
+    stats = {"median": 1.0, "ratio": 1.0, "overhead": 0.5}
+    steps = [
+        {
+            "key": w.key,
+            "title": w.title,
+            "target": w.target,
+            "ms": dict.fromkeys(run.COLUMNS, stats),
+        }
+        for w in workloads.WORKLOADS
+    ]
+    us = dict.fromkeys(["numpy", "minigrad", *run.OTHERS], stats)
+    ops = [{"op": name, "us": us} for name in workloads.OP_NAMES]
+    add = {"case": workloads.ADD_CASE, "us": us}
+    return {"machine": MACHINE, "notes": ["a note"], "steps": steps, "ops": ops, "add": add}
+
+
+def test_benchmarks_md_has_the_tables_run_prints():
+    # The lead pastes run.py's output into the results section: same headings and columns.
+    import run
+
+    def structure(lines: list[str]) -> list[str]:
+        """The subheadings and the tables' header rows."""
+        return [line for line in lines if re.match(r"### |\| (workload|op|case) \|", line)]
+
+    printed = run.markdown(full_report()).splitlines()
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    section = text.split("<!-- results: begin", 1)[1].split("<!-- results: end -->", 1)[0]
+    section = section.splitlines()
+    assert len(structure(printed)) == 6
+    assert structure(section) == structure(printed)
+    for title in [w.title for w in workloads.WORKLOADS] + [*workloads.OP_NAMES, workloads.ADD_CASE]:
+        assert any(line.startswith(f"| {title} |") for line in section), title
 
 
 def test_float32_stays_float32_through_a_training_step():
