@@ -239,6 +239,16 @@ def test_cli_reports_each_epoch_unless_quiet(capsys):
     assert "epoch 1/2:" in err and "batch/s" in err  # the progress bar, on stderr
 
 
+def test_cli_says_what_it_trains_before_the_first_epoch(capsys):
+    # It went straight to "epoch 1/50".
+    assert cli.main(["train", "--iters", "1"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == (
+        "data subset: 5,000 training and 1,000 test samples of 784 features; model MLP "
+        "784-50-10 sigmoid, 39,760 parameters; optimizer sgd, lr 0.5, batch 100, 1 step"
+    )
+
+
 def test_cli_default_data_learns_digits(capsys):
     # The embedded MNIST subset with the default net, cut to 3 epochs.
     assert cli.main(["train", "--epochs", "3", "--quiet"]) == 0
