@@ -333,7 +333,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         (x_train, t_train), (x_test, t_test) = _load(args)
     except (OSError, data.CorruptFileError) as e:  # the message says which file and what to do
-        message = str(e).replace("pass data_dir=...", "pass --data-dir")  # the loader's words
+        message = (  # the loader's words are the library's; these are the command's
+            str(e)
+            .replace("pass data_dir=...", "pass --data-dir")
+            .replace("minigrad.data.load_mnist_subset()", "--data subset")
+        )
         print(f"minigrad train: error: {message}", file=sys.stderr)
         return 1
     empty = [name for name, x in (("training", x_train), ("test", x_test)) if len(x) == 0]

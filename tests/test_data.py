@@ -280,6 +280,8 @@ def test_missing_files_message_lists_files_dirs_and_fixes(monkeypatch, tmp_path)
     with pytest.raises(FileNotFoundError, match="a_file \\(data_dir argument, not a directory\\)"):
         load_mnist(data_dir=tmp_path / "a_file", download=False)
     assert "MINIGRAD_DATA_DIR" in message and "data_dir=" in message
+    # Offline, the subset inside the package is the way out (the README named only load_mnist).
+    assert "Without them, minigrad.data.load_mnist_subset() loads" in message
 
 
 def test_failed_download_message_says_why(server, monkeypatch, tmp_path):

@@ -341,6 +341,7 @@ def test_train_without_mnist_files_names_the_option(tmp_path, monkeypatch, capsy
     assert cli.main(args) == 1
     err = capsys.readouterr().err
     assert "MNIST files not found" in err and "pass --data-dir" in err and "data_dir=" not in err
+    assert "Without them, --data subset loads" in err and "load_mnist_subset" not in err
 
 
 def test_help_lists_the_options_and_defaults():
