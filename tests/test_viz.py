@@ -730,6 +730,30 @@ def test_plot_decision_boundary(tmp_path, no_pyplot_leak):
         viz.plot_decision_boundary(model, X[:0], y[:0])
 
 
+def test_a_plot_saves_the_way_the_docstring_shows(tmp_path, monkeypatch, no_pyplot_leak):
+    """`viz.plot_decision_boundary(...)` then `plt.savefig()` wrote a blank picture: the
+    helpers return a figure pyplot never saw. The module docstring says to save the figure
+    returned; its example runs here, and so does that advice on a decision boundary."""
+    import doctest
+
+    from matplotlib.image import imread
+
+    from minigrad.viz import plots
+
+    monkeypatch.chdir(tmp_path)
+    assert doctest.testmod(plots, raise_on_error=True).attempted == 4
+    X = np.array([[-1.0, 0.0], [1.0, 0.0]], dtype=np.float32)
+    fig = viz.plot_decision_boundary(lambda p: F.concat([-p, p], axis=1)[:, ::2], X, [0, 1])
+    fig.savefig("regions.png")
+    for name in ("activations.png", "regions.png"):
+        pixels = imread(tmp_path / name)[..., :3]
+        colours = np.unique(pixels.reshape(-1, 3), axis=0)
+        assert len(colours) > 50, name  # curves, regions, text: not one blank colour
+    for helper in viz.__all__:
+        if helper.startswith(("plot_", "show_")):
+            assert "fig.savefig(...)` (not `plt.savefig`)" in getattr(viz, helper).__doc__
+
+
 def test_show_images(tmp_path, no_pyplot_leak):
     images = np.random.default_rng(0).random((7, 784))
     labels, predictions = [1, 2, 3, 4, 5, 6, 7], [1, 2, 0, 4, 5, 6, 7]
