@@ -494,13 +494,30 @@ def test_expression_builds_the_graph():
         ("sum(x, axis=y)", "keyword values must be numbers"),
         ("sum(x, **k)", "**-unpacking is not allowed"),
         ("exp(*x)", "*-unpacking is not allowed"),
-        ("x +", "invalid syntax"),
+        ("x +", "incomplete expression 'x +': something is missing at its end (column 4)"),
         ("x = 1", "invalid syntax"),
         ("x + " * 200 + "x", "expression too long"),
     ],
 )
 def test_expression_parser_rejects(text, message):
     with pytest.raises(ExpressionError, match=re.escape(message)):
+        parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        ("x + ", 4),  # was column 0: the parser ran out of text
+        ("-", 2),
+        ("x +* y", 4),
+        ("  x +* y", 6),  # leading spaces count (they were dropped before counting)
+        ("  x.y", 3),
+        ("x + foo(y)", 5),
+        ("   sum(x, **k)", 11),
+    ],
+)
+def test_expression_errors_give_the_column_in_the_text_as_typed(text, column):
+    with pytest.raises(ExpressionError, match=rf"\(?column {column}\b"):
         parse(text)
 
 
@@ -545,6 +562,34 @@ def test_cli_expression_to_dot(tmp_path, capsys):
     assert len(nodes) == 8 and len(edges) == 8
     assert all("|grad|" in label for key, label in nodes.items() if key.startswith("t"))
     assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_cli_expression_variables_are_drawn_unless_set(tmp_path, capsys):
+    # The help did not say the variables get random values, and nothing could set them.
+    parser = argparse.ArgumentParser()
+    viz_cli.add_arguments(parser)
+    assert "drawn from a standard normal distribution (seed 0) unless given with --set" in (
+        " ".join(parser.format_help().split())
+    )
+    out = tmp_path / "g.dot"
+    args = ["graph", "x * y", "--show-data", "--out", str(out)]
+    assert main([*args, "--set", "x=0.5", "--set", "y=-2"]) == 0
+    labels = sorted(parse_dot(type("D", (), {"source": out.read_text()}))[0].values())
+    assert labels == ["mul", "scalar float32\n-1.", "x\nscalar float32\n0.5",
+                      "y\nscalar float32\n-2."]  # fmt: skip
+    assert main([*args, "--set", "x=0.5"]) == 0
+    drawn_y = np.random.default_rng(0).standard_normal(2)[1]  # y's draw, whether x is set or not
+    assert f"y\\nscalar float32\\n{drawn_y:.3g}" in out.read_text()
+    assert main([*args, "--set", "z=1"]) == 2
+    assert "--set z: no such variable in 'x * y'; its variables are x, y" in (
+        capsys.readouterr().err
+    )
+    for bad in ("x", "x=nan", "1x=2", "x=two"):
+        with pytest.raises(SystemExit):
+            main([*args, "--set", bad])
+        assert "expected NAME=VALUE with a finite number" in capsys.readouterr().err
+    assert main(["graph", "--model", "mlp", "--set", "x=1", "--out", str(out)]) == 2
+    assert "--model has none" in capsys.readouterr().err
 
 
 def test_every_function_the_graph_help_lists_works_on_its_scalar_variables(tmp_path, capsys):
