@@ -4,7 +4,9 @@ Each script runs once, in its fast mode where it has one, as a subprocess in a
 temporary directory (where its plots go). Numbers the book prints are checked
 to the precision the book prints them with; timings are printed by the
 scripts but never checked. The MNIST inference with the book's sample
-weights (0.9352) needs ../shared/datasets and is skipped without it.
+weights (0.9352) needs the weights and the full MNIST: from ../shared/datasets
+beside the checkout, or wherever $MINIGRAD_TEST_SAMPLE_WEIGHTS (the .npz) and
+$MINIGRAD_TEST_MNIST (the directory of IDX files) say; it is skipped without them.
 """
 
 import os
@@ -20,7 +22,12 @@ from minigrad.data import mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
-SAMPLE_WEIGHTS = SHARED / "book-sample-weights" / "sample_weight.npz"
+SAMPLE_WEIGHTS = Path(
+    os.environ.get("MINIGRAD_TEST_SAMPLE_WEIGHTS")
+    or SHARED / "book-sample-weights" / "sample_weight.npz"
+)
+MNIST_DIR = Path(os.environ.get("MINIGRAD_TEST_MNIST") or SHARED / "mnist")
+CH3 = ("ch3_forward_networks.py", "--weights", str(SAMPLE_WEIGHTS), "--data-dir", str(MNIST_DIR))
 NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?"
 
 
@@ -132,7 +139,7 @@ def test_ch2_perceptron(outputs):
 
 
 def test_ch3_forward_networks(outputs):
-    out, cwd = outputs("ch3_forward_networks.py")
+    out, cwd = outputs(*CH3)
     as_printed(numbers(line(out, "sigmoid(x) =")), "0.26894142", "0.73105858", "0.88079708")
     assert numbers(out.split("A @ B =\n")[1].split("a neuron")[0]).tolist() == [19, 22, 43, 50]
     assert numbers(line(out, "X @ W =")).tolist() == [5, 11, 17]
@@ -151,11 +158,12 @@ def test_ch3_forward_networks(outputs):
 
 
 @pytest.mark.skipif(
-    not (SAMPLE_WEIGHTS.is_file() and (SHARED / "mnist").is_dir()),
-    reason=f"the book's sample weights and MNIST are not in {SHARED}",
+    not (SAMPLE_WEIGHTS.is_file() and MNIST_DIR.is_dir()),
+    reason=f"the book's sample weights and MNIST are not at {SAMPLE_WEIGHTS} and {MNIST_DIR} "
+    "(set MINIGRAD_TEST_SAMPLE_WEIGHTS and MINIGRAD_TEST_MNIST to a copy)",
 )
 def test_ch3_sample_weights_reach_0_9352(outputs):
-    out, cwd = outputs("ch3_forward_networks.py")
+    out, cwd = outputs(*CH3)
     assert "x_test (10000, 784)" in out
     assert line(out, "Accuracy, one image at a time:").strip() == "0.9352"
     assert line(out, "Accuracy, in batches of 100:").strip() == "0.9352"
@@ -189,11 +197,15 @@ def test_ch3_says_what_is_wrong_with_its_weights_and_data(tmp_path):
     assert "skipped: " in out and "has magic number" in out and "Accuracy" not in out
 
 
-@pytest.mark.skipif(not SAMPLE_WEIGHTS.is_file(), reason=f"no sample weights in {SHARED}")
+@pytest.mark.skipif(
+    not SAMPLE_WEIGHTS.is_file(),
+    reason=f"no sample weights at {SAMPLE_WEIGHTS} (set MINIGRAD_TEST_SAMPLE_WEIGHTS to a copy)",
+)
 def test_ch3_falls_back_to_the_embedded_subset(tmp_path):
     """Weights but no MNIST files: inference runs on the 1,000 embedded test images."""
     env = {"MINIGRAD_DATA_DIR": str(tmp_path), "MINIGRAD_CACHE_DIR": str(tmp_path)}
-    out = run(tmp_path, "ch3_forward_networks.py", "--data-dir", str(tmp_path), **env)
+    args = ("--weights", str(SAMPLE_WEIGHTS), "--data-dir", str(tmp_path))
+    out = run(tmp_path, "ch3_forward_networks.py", *args, **env)
     assert "using the 1,000 test images embedded in minigrad" in out
     assert float(line(out, "Accuracy, in batches of 100:")) > 0.9
 
