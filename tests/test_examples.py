@@ -301,6 +301,35 @@ def test_examples_say_what_is_wrong_with_out_and_missing_mnist(tmp_path):
         assert f"{script}: error: " in err and "magic number" in err
 
 
+def test_the_readme_s_training_curves_are_minigrad_train_s_default_run(monkeypatch):
+    # The picture showed a 15-epoch run beside the text about the 50-epoch default.
+    import importlib.util
+
+    from minigrad import train
+
+    spec = importlib.util.spec_from_file_location(
+        "draw_graphs", ROOT / "examples" / "draw_graphs.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    seen = {}
+
+    def fit(model, optimizer, loader, epochs, **kwargs):
+        seen.update(sizes=[p.shape for p in model.parameters()], lr=optimizer.lr, epochs=epochs)
+        seen.update(batch=loader.batch_size)
+        raise StopIteration
+
+    monkeypatch.setattr(module, "fit", fit)
+    with pytest.raises(StopIteration):
+        module.train_on_mnist(*mnist.load_mnist_subset())
+    assert seen == {
+        "sizes": [(784, 50), (50,), (50, 10), (10,)],
+        "lr": train.DEFAULT_LR["sgd"],
+        "epochs": train.DEFAULT_EPOCHS,
+        "batch": 100,
+    }
+
+
 def test_draw_graphs_help_prints_usage_and_writes_nothing(tmp_path):
     # It ignored its arguments: --help rewrote the pictures in docs/.
     out = run(tmp_path, "draw_graphs.py", "--help")
