@@ -29,14 +29,33 @@ def three_layer_network(x, network):
     return F.linear(z2, network["W3"], network["b3"])
 
 
-BOOK_KEYS = ("W1", "b1", "W2", "b2", "W3", "b3")
+BOOK_SHAPES = {
+    "W1": (784, 50), "b1": (50,), "W2": (50, 100), "b2": (100,), "W3": (100, 10), "b3": (10,),
+}  # fmt: skip
+BOOK_KEYS = tuple(BOOK_SHAPES)
+
+# The book's code ships the weights as a pickle; minigrad loads no pickle (unpickling a file
+# can run any code in it), so the reader converts a copy they trust, once, knowingly.
+CONVERT = f"""\
+  The book's code ships them as a pickle, sample_weight.pkl, which minigrad does not
+  unpickle: unpickling can run any code the file holds. Convert a copy you trust, once:
+
+      import pickle, numpy as np
+      with open("sample_weight.pkl", "rb") as f:
+          params = pickle.load(f)  # runs the file's code: only for a file you trust
+      np.savez("sample_weight.npz", **{{k: params[k] for k in {BOOK_KEYS}}})
+
+  The .npz must hold {", ".join(f"{k} {s}" for k, s in BOOK_SHAPES.items())}
+  (float32 in the book's file). Then pass --weights sample_weight.npz."""
 
 
 def read_weights(path):
     """The book's sample weights, W1 (784, 50), W2 (50, 100), W3 (100, 10) and biases, or None
     (having said why) if the file is not such an .npz."""
     if not zipfile.is_zipfile(path):  # np.load would call any other bytes "pickled data"
-        print(f"skipped: {path} is not an .npz (zip) archive of the book's sample weights")
+        print(
+            f"skipped: {path} is not an .npz (zip) archive of the book's sample weights\n{CONVERT}"
+        )
         return None
     with np.load(path, allow_pickle=False) as npz:
         missing = [k for k in BOOK_KEYS if k not in npz.files]
@@ -46,16 +65,20 @@ def read_weights(path):
                 f"(missing {', '.join(missing)}; a model saved by minigrad train has other names)"
             )
             return None
+        wrong = [f"{k} {npz[k].shape}" for k, s in BOOK_SHAPES.items() if npz[k].shape != s]
+        if wrong:
+            print(
+                f"skipped: {path} has {', '.join(wrong)}; the book's sample weights are "
+                + ", ".join(f"{k} {s}" for k, s in BOOK_SHAPES.items())
+            )
+            return None
         return {k: mg.Tensor(npz[k]) for k in BOOK_KEYS}
 
 
 def mnist_inference(args):
     """Section 3.6.2-3.6.3: the book's sample weights on the MNIST test set."""
     if not args.weights.is_file():
-        print(
-            f"skipped: the book's sample weights are not at {args.weights}\n"
-            "  (they come with the book's code; pass --weights sample_weight.npz)"
-        )
+        print(f"skipped: the book's sample weights are not at {args.weights}\n{CONVERT}")
         return
     network = read_weights(args.weights)
     if network is None:

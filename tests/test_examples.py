@@ -171,11 +171,32 @@ def test_ch3_sample_weights_reach_0_9352(outputs):
     plots(cwd, "ch3_mnist_predictions.png")
 
 
-def test_ch3_runs_without_the_shared_datasets(tmp_path):
-    """No sample weights: section 3.6 is skipped with the reason, the rest still runs."""
+def test_ch3_runs_without_the_shared_datasets(tmp_path, monkeypatch):
+    """No sample weights: section 3.6 is skipped with the reason and how to convert the book's
+    pickle (it said only that they "come with the book's code", whose file minigrad refuses);
+    the rest still runs."""
     out = run(tmp_path, "ch3_forward_networks.py", "--weights", str(tmp_path / "none.npz"))
     assert "skipped: the book's sample weights are not at" in out
     assert "softmax([0.3, 2.9, 4.0])" in out
+    assert "only for a file you trust" in out
+    assert "W1 (784, 50), b1 (50,), W2 (50, 100), b2 (100,), W3 (100, 10), b3 (10,)" in out
+    # The printed conversion works on a pickle shaped like the book's.
+    import pickle
+
+    shapes = {"W1": (784, 50), "b1": (50,), "W2": (50, 100), "b2": (100,), "W3": (100, 10)}
+    book = {k: np.ones(s, np.float32) for k, s in {**shapes, "b3": (10,)}.items()}
+    (tmp_path / "sample_weight.pkl").write_bytes(pickle.dumps(book))
+    snippet = [text[6:] for text in out.splitlines() if text.startswith("      ")]
+    monkeypatch.chdir(tmp_path)
+    exec("\n".join(snippet), {})
+    with np.load(tmp_path / "sample_weight.npz") as npz:
+        assert {k: npz[k].shape for k in npz.files} == {k: a.shape for k, a in book.items()}
+    # Given the pickle itself, or arrays of other shapes, it says what is wrong.
+    out = run(tmp_path, "ch3_forward_networks.py", "--weights", "sample_weight.pkl")
+    assert "is not an .npz (zip) archive" in out and "pickle.load(f)" in out
+    np.savez(tmp_path / "small.npz", **{**book, "W2": np.ones((50, 10))})
+    out = run(tmp_path, "ch3_forward_networks.py", "--weights", "small.npz")
+    assert "skipped: small.npz has W2 (50, 10); the book's sample weights are W1 (784, 50)" in out
 
 
 def test_ch3_says_what_is_wrong_with_its_weights_and_data(tmp_path):
