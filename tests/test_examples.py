@@ -105,15 +105,75 @@ def plots(cwd: Path, *names: str) -> None:
         assert path.is_file() and path.stat().st_size > 1000, f"missing plot {path}"
 
 
+def side_by_side(out: str) -> dict[str, tuple[str, str]]:
+    """{expression: (what NumPy printed, what minigrad printed)} from ch1's paired blocks."""
+    blocks, lines = {}, out.splitlines()
+    for i, text in enumerate(lines):
+        if i + 1 < len(lines) and lines[i + 1].startswith("  numpy:"):
+            block = []
+            for more in lines[i + 1 :]:
+                if not more.startswith(" "):
+                    break
+                block.append(more)
+            numpy_part, minigrad_part = "\n".join(block).split("  minigrad:")
+            blocks[text] = numpy_part.removeprefix("  numpy:"), minigrad_part
+    return blocks
+
+
+# Every value chapter 1 prints, as the book prints it (for NumPy; minigrad's are the same).
+CH1 = {
+    "print(x)": [1, 2, 3],
+    "x + y": [3, 6, 9],
+    "x - y": [-1, -2, -3],
+    "x * y": [2, 8, 18],
+    "x / y": [0.5, 0.5, 0.5],
+    "x / 2.0 (a scalar is broadcast)": [0.5, 1, 1.5],
+    "print(A)": [1, 2, 3, 4],
+    "print(B)": [3, 0, 0, 6],
+    "A + B": [4, 2, 3, 10],
+    "A * B (element-wise, not the matrix product)": [3, 0, 0, 24],
+    "A * 10": [10, 20, 30, 40],
+    "A * [10, 20]": [10, 40, 30, 80],
+    "print(X)": [51, 55, 14, 19, 0, 4],
+    "for row in X: print(row)  (a tensor, too, gives its rows)": [51, 55, 14, 19, 0, 4],
+    "X[0]": [51, 55],
+    "X[0][1]": [55],
+    "X.flatten()": [51, 55, 14, 19, 0, 4],
+    "X.flatten()[[0, 2, 4]]": [51, 14, 0],
+    "X[X > 15] (a boolean mask)": [51, 55, 19],
+}
+
+
 def test_ch1_numpy_basics(outputs):
     out, cwd = outputs("ch1_numpy_basics.py")
-    broadcast = out.split("A * [10, 20]\n", 1)[1]
-    assert numbers(broadcast.split("minigrad:")[0]).tolist() == [10, 40, 30, 80]
-    assert numbers(broadcast.split("minigrad:")[1].split("\n\n")[0]).tolist() == [10, 40, 30, 80]
-    masked = out.split("X[X > 15] (a boolean mask)\n", 1)[1]
-    assert numbers(line(masked, "numpy:")).tolist() == [51, 55, 19]
-    assert numbers(line(masked, "minigrad:")).tolist() == [51, 55, 19]
+    blocks = side_by_side(out)
+    mask = blocks.pop("X.flatten() > 15 (comparisons give boolean arrays)")
+    assert blocks.keys() == CH1.keys()
+    for expr, expected in CH1.items():
+        for printed in blocks[expr]:
+            assert numbers(printed).tolist() == expected, (expr, printed)
+    for printed in mask:
+        assert re.findall("True|False", printed) == [
+            "True",
+            "True",
+            "False",
+            "True",
+            "False",
+            "False",
+        ]
+    assert blocks["print(A)"][0].strip() == "[[1 2]\n             [3 4]]"  # as print(A) shows it
+    rows = blocks["for row in X: print(row)  (a tensor, too, gives its rows)"]
+    assert rows[0].split() == ["[51", "55]", "[14", "19]", "[0", "4]"]  # one row a line
+    assert rows[1].count("tensor(") == 3
+    assert (
+        "type(x): numpy <class 'numpy.ndarray'>, minigrad <class 'minigrad.engine.Tensor'>" in out
+    )
+    assert "A.shape = (2, 2), A.dtype = int64; tensor: (2, 2), int64" in out
+    assert "x = [1. 2. 3.], (x * x).sum() = 14.0, its gradient 2x = [2. 4. 6.]" in out
+    # 1.6.3: an image file written, read back with imread (RGBA floats), and shown.
+    assert "img = imread('mnist_digit.png'): shape (28, 28, 4), dtype float32" in out
     plots(cwd, "ch1_sin.png", "ch1_sin_cos.png", "ch1_imshow.png")
+    assert (cwd / "out" / "mnist_digit.png").is_file()
 
 
 def test_ch2_perceptron(outputs):
