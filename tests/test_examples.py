@@ -11,6 +11,7 @@ $MINIGRAD_TEST_MNIST (the directory of IDX files) say; it is skipped without the
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -196,6 +197,21 @@ def test_ch2_perceptron(outputs):
     )
     assert got == target == "[0 1 1 0]"
     plots(cwd, "ch2_gates_book.png", "ch2_gates_learned.png")
+    # 2.3.1: the threshold form of AND gives the bias form's table (AND's column above).
+    theta = out.split("bias form: x1 w1 + x2 w2 + b > 0\n", 1)[1].splitlines()[:4]
+    assert [numbers(row).tolist() for row in theta] == [
+        [0, 0, 0, 0],
+        [1, 0, 0, 0],
+        [0, 1, 0, 0],
+        [1, 1, 1, 1],
+    ]
+    # The perceptron and the two-layer XOR net drawn by minigrad.viz, and the naming.
+    assert numbers(line(out, "the XOR net's graph: outputs")).tolist()[:4] == [0, 1, 1, 0]
+    assert "2 layers of weights (layer1.W, layer2.W) between 3 layers of units" in out
+    graphs = ("ch2_perceptron_graph.png", "ch2_xor_graph.png")
+    if shutil.which("dot") is None:
+        graphs = tuple(name.replace(".png", ".dot") for name in graphs)
+    plots(cwd, *graphs)
 
 
 def test_ch3_forward_networks(outputs):
