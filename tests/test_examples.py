@@ -217,10 +217,34 @@ def test_ch2_perceptron(outputs):
 def test_ch3_forward_networks(outputs):
     out, cwd = outputs(*CH3)
     as_printed(numbers(line(out, "sigmoid(x) =")), "0.26894142", "0.73105858", "0.88079708")
-    assert numbers(out.split("A @ B =\n")[1].split("a neuron")[0]).tolist() == [19, 22, 43, 50]
+    products = out.split("== 3.3 Matrix products", 1)[1].split("== 3.4")[0]
+    assert numbers(products.split("A @ B =\n")[1].split("B @ A")[0]).tolist() == [19, 22, 43, 50]
+    assert numbers(products.split("B @ A =\n")[1].split("(the order")[0]).tolist() == [
+        23, 34, 31, 46,
+    ]  # fmt: skip
+    two_by_three = products.split("a (2, 3) by a (3, 2): A @ B =\n")[1].split(
+        "a (2, 3) by a (2, 2)"
+    )
+    assert numbers(two_by_three[0]).tolist() == [22, 28, 49, 64, 2, 2]  # and its shape (2, 2)
+    assert line(products, "numpy:    ").startswith("ValueError: shapes (2,3) and (2,2) not aligned")
+    assert line(products, "minigrad: ").startswith(
+        "ValueError: matmul: shapes (2, 3) and (2, 2) are not aligned"
+    )
+    assert numbers(line(products, "a (3, 2) by a (2,): A @ B =")).tolist() == [23, 53, 83, 3]
     assert numbers(line(out, "X @ W =")).tolist() == [5, 11, 17]
     as_printed(numbers(line(out, "Z1 = sigmoid(A1) =")), "0.57444252", "0.66818777", "0.75026011")
     as_printed(numbers(line(out, "y = [")), "0.31682708", "0.69627909")
+    # 3.5: the same sums through the identity (regression) and softmax (classification).
+    as_printed(numbers(line(out, "identity_function(a3) =")), "0.31682708", "0.69627909")
+    as_printed(numbers(line(out, "softmax(a3)           =")), "0.40625907", "0.59374093")
+    # 3.6.3: a batch of 100 images in, 100 rows of 10 scores out.
+    assert (
+        "x (100, 784) @ W1 (784, 50) -> (100, 50) @ W2 (50, 100) -> (100, 100) @ W3 (100, 10) -> y (100, 10)"
+        in out
+    )
+    assert "a batch of 100: y (100, 10)" in out
+    graph = "ch3_network_graph.png" if shutil.which("dot") else "ch3_network_graph.dot"
+    plots(cwd, graph)
     softmax = line(out, "softmax([0.3, 2.9, 4.0]) =")
     as_printed(numbers(softmax.split(", sum")[0]), "0.01821127", "0.24519181", "0.73659691")
     assert "[nan nan nan]" in line(out, "naive exp(a) / sum(exp(a))")
