@@ -370,6 +370,31 @@ def test_ch4_learning(outputs):
     as_printed(numbers(out.split("dW numerical =\n")[1].split("dW")[0]), *book_dW)
     as_printed(numbers(out.split("dW backprop =\n")[1].split("==")[0]), *book_dW)
     assert numbers(line(out, "max |numerical - backprop| over"))[-1] < 1e-8
+    # 4.2.5: accuracy and a step hidden layer give backprop a zero gradient; the loss and
+    # sigmoid do not.
+    acc = line(out, "a linear classifier on 100 images: accuracy")
+    assert "max |d accuracy / dW| = 0.0;" in acc
+    assert numbers(acc.split("cross-entropy's")[1])[0] > 1e-3
+    for name, w1_moves in (("   step", False), ("sigmoid", True)):
+        grads = line(out, f"hidden activation {name}:").split(" = ")[1:]  # W1's, then W2's
+        w1, w2 = float(grads[0].split(",")[0]), float(grads[1])
+        assert (w1 > 1e-5 if w1_moves else w1 == 0) and w2 > 1e-3, name
+    # 4.4.1: stuck at the saddle, slowed near it, crawling on the plateau.
+    ridge = line(out, "from (2, 0), on the ridge:")
+    assert numbers(ridge).tolist()[:4] == [200, 0, 0, 1] and "never f < 0.01" in ridge
+    escape = line(out, "from (2, 0.001), just off it:")
+    assert numbers(escape).tolist()[:4] == [200, 0, 1, 0] and 20 < numbers(escape)[-1] < 200
+    plateau = numbers(line(out, "from (3.5, 0.5), on the plateau:"))
+    assert plateau[0] == 200 and 3.3 < plateau[1] < 3.5 and plateau[3] > 0.9
+    # Gradient ascent on g = -(x0^2 + x1^2): the same numbers as descent on x0^2 + x1^2.
+    as_printed(
+        numbers(line(out, "step_num=100) ->").split("->")[-1]), "-6.11110793e-10", "8.14814391e-10"
+    )
+    # 4.2.3: a mini-batch's loss scatters around the whole training set's.
+    whole = numbers(line(out, "loss on all 5,000 training images:"))[0]
+    batches = numbers(line(out, "on 5 random batches of 100:"))[1:6]
+    assert len(batches) == 5 and abs(batches.mean() - whole) < 0.2 * whole
+    assert batches.min() != batches.max()
     # A 500-iteration run on the subset: well past chance (0.1); the book's 0.946
     # needs --full (10,000 iterations on 60,000 images; see examples/README.md).
     assert float(line(out, "final test accuracy")) > 0.6
@@ -378,6 +403,7 @@ def test_ch4_learning(outputs):
         "ch4_tangent.png",
         "ch4_gradient_field.png",
         "ch4_descent_path.png",
+        "ch4_saddle_plateau.png",
         "ch4_learning_curve.png",
     )
 
