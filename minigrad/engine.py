@@ -456,6 +456,28 @@ class Tensor:
     def item(self) -> float:
         return self.data.item()
 
+    # --- what a NumPy or PyTorch user reaches for first
+    def tolist(self) -> Any:
+        """The values as (nested) Python lists of numbers, as `ndarray.tolist()`."""
+        return self.data.tolist()
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Any:
+        """Indices of the maxima along `axis` (NumPy's name; None: into the flattened tensor).
+
+        A plain NumPy integer array (or integer for axis=None), as comparisons give
+        plain arrays: an index has no gradient.
+        """
+        return self.data.argmax(axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Any:
+        """Indices of the minima along `axis`; a plain NumPy array, as `argmax`."""
+        return self.data.argmin(axis=axis, keepdims=keepdims)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set `requires_grad` in place and return this tensor, as PyTorch's method does."""
+        self.requires_grad = requires_grad
+        return self
+
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
         return _wrap(self.data)

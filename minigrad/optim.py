@@ -32,6 +32,11 @@ class Optimizer:
                 "an optimizer takes an iterable of tensors (model.parameters(), or [w] for one), "
                 "got a single Tensor"
             )
+        if callable(getattr(params, "parameters", None)):  # a Module: PyTorch's habit, optim(model)
+            raise TypeError(
+                f"an optimizer takes the model's parameters, not the model: "
+                f"{type(self).__name__}(model.parameters(), ...)"
+            )
         self.params = list(params)
         if not self.params:
             raise ValueError("the optimizer got an empty parameter list")

@@ -213,6 +213,23 @@ def test_cli_gradcheck_prints_a_table_and_passes(capsys):
     assert out.count("pass") >= 4  # two ops, first and second order
 
 
+def test_cli_gradcheck_shows_its_rule_and_which_column_decides(capsys):
+    # "max rel err 1.00e+00 ... pass" was printed with no rule to read it by: sigmoid's second
+    # derivative is near 0 at some drawn input, where the absolute tolerance decides.
+    assert main(["gradcheck", "sigmoid", "--examples", "5"]) == 0
+    out = capsys.readouterr().out
+    rule = "|analytic - numerical| <= atol + rtol * |numerical|, atol 1e-05, rtol 0.001"
+    assert out.splitlines()[0] == f"An entry passes when {rule}."
+    rows = [line.split(None, 5) for line in out.splitlines()[2:4]]
+    assert [row[:2] for row in rows] == [["sigmoid", "1"], ["sigmoid", "2"]]
+    assert float(rows[1][4]) > 0.5 and rows[1][5] == "pass (abs err <= atol)"
+    for row in rows:
+        assert float(row[3]) <= 1e-5 and row[5] == "pass (abs err <= atol)"
+    with pytest.raises(SystemExit):
+        main(["gradcheck", "--help"])
+    assert rule.replace(" ", "") in capsys.readouterr().out.replace("\n", "").replace(" ", "")
+
+
 def test_cli_gradcheck_fails_on_a_wrong_op(wrong_ops, capsys):
     assert main(["gradcheck", "bad_square", "--examples", "3"]) == 1
     out = capsys.readouterr().out

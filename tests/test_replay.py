@@ -378,3 +378,25 @@ def test_a_replay_skips_the_checks_that_depend_on_shapes_alone(monkeypatch):
     assert replay(x, t) == want
     with pytest.raises(AssertionError, match="checked again"):
         mlp_loss(params, x, t)
+
+
+def test_a_smaller_last_batch_needs_drop_last_as_the_readme_says():
+    from minigrad import data
+
+    x, t = data.spiral(seed=0)  # 300 points: batches of 32 leave 12
+    model = nn.MLP([2, 16, 16, 3], "sigmoid", rng=0)
+    opt = optim.SGD(model.parameters(), 0.1)
+    for drop_last in (False, True):
+        loader = data.DataLoader(
+            data.TensorDataset(x, t), 32, shuffle=True, drop_last=drop_last, generator=0
+        )
+        x0, t0 = next(iter(loader))
+        step = mg.Replay(lambda x, t: F.softmax_cross_entropy(model(x), t), x0, t0, optimizer=opt)
+        if drop_last:
+            assert all(np.isfinite(step(xb, tb)) for xb, tb in loader)
+        else:
+            with pytest.raises(
+                ValueError, match=r"traced with shape \(32, 2\).*got shape \(12, 2\)"
+            ):
+                for xb, tb in loader:
+                    step(xb, tb)

@@ -411,13 +411,30 @@ def test_expression_builds_the_graph():
         ("sum(x, axis=y)", "keyword values must be numbers"),
         ("sum(x, **k)", "**-unpacking is not allowed"),
         ("exp(*x)", "*-unpacking is not allowed"),
-        ("x +", "invalid syntax"),
+        ("x +", "incomplete expression 'x +': something is missing at its end (column 4)"),
         ("x = 1", "invalid syntax"),
         ("x + " * 200 + "x", "expression too long"),
     ],
 )
 def test_expression_parser_rejects(text, message):
     with pytest.raises(ExpressionError, match=re.escape(message)):
+        parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        ("x + ", 4),  # was column 0: the parser ran out of text
+        ("-", 2),
+        ("x +* y", 4),
+        ("  x +* y", 6),  # leading spaces count (they were dropped before counting)
+        ("  x.y", 3),
+        ("x + foo(y)", 5),
+        ("   sum(x, **k)", 11),
+    ],
+)
+def test_expression_errors_give_the_column_in_the_text_as_typed(text, column):
+    with pytest.raises(ExpressionError, match=rf"\(?column {column}\b"):
         parse(text)
 
 
@@ -462,6 +479,34 @@ def test_cli_expression_to_dot(tmp_path, capsys):
     assert len(nodes) == 8 and len(edges) == 8
     assert all("|grad|" in label for key, label in nodes.items() if key.startswith("t"))
     assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_cli_expression_variables_are_drawn_unless_set(tmp_path, capsys):
+    # The help did not say the variables get random values, and nothing could set them.
+    parser = argparse.ArgumentParser()
+    viz_cli.add_arguments(parser)
+    assert "drawn from a standard normal distribution (seed 0) unless given with --set" in (
+        " ".join(parser.format_help().split())
+    )
+    out = tmp_path / "g.dot"
+    args = ["graph", "x * y", "--show-data", "--out", str(out)]
+    assert main([*args, "--set", "x=0.5", "--set", "y=-2"]) == 0
+    labels = sorted(parse_dot(type("D", (), {"source": out.read_text()}))[0].values())
+    assert labels == ["mul", "scalar float32\n-1.", "x\nscalar float32\n0.5",
+                      "y\nscalar float32\n-2."]  # fmt: skip
+    assert main([*args, "--set", "x=0.5"]) == 0
+    drawn_y = np.random.default_rng(0).standard_normal(2)[1]  # y's draw, whether x is set or not
+    assert f"y\\nscalar float32\\n{drawn_y:.3g}" in out.read_text()
+    assert main([*args, "--set", "z=1"]) == 2
+    assert "--set z: no such variable in 'x * y'; its variables are x, y" in (
+        capsys.readouterr().err
+    )
+    for bad in ("x", "x=nan", "1x=2", "x=two"):
+        with pytest.raises(SystemExit):
+            main([*args, "--set", bad])
+        assert "expected NAME=VALUE with a finite number" in capsys.readouterr().err
+    assert main(["graph", "--model", "mlp", "--set", "x=1", "--out", str(out)]) == 2
+    assert "--model has none" in capsys.readouterr().err
 
 
 def test_every_function_the_graph_help_lists_works_on_its_scalar_variables(tmp_path, capsys):
@@ -645,6 +690,30 @@ def test_plot_decision_boundary(tmp_path, no_pyplot_leak):
         viz.plot_decision_boundary(model, X, np.eye(2)[y])  # one-hot
     with pytest.raises(ValueError, match=r"X must have shape \(N, 2\) with N >= 1"):
         viz.plot_decision_boundary(model, X[:0], y[:0])
+
+
+def test_a_plot_saves_the_way_the_docstring_shows(tmp_path, monkeypatch, no_pyplot_leak):
+    """`viz.plot_decision_boundary(...)` then `plt.savefig()` wrote a blank picture: the
+    helpers return a figure pyplot never saw. The module docstring says to save the figure
+    returned; its example runs here, and so does that advice on a decision boundary."""
+    import doctest
+
+    from matplotlib.image import imread
+
+    from minigrad.viz import plots
+
+    monkeypatch.chdir(tmp_path)
+    assert doctest.testmod(plots, raise_on_error=True).attempted == 4
+    X = np.array([[-1.0, 0.0], [1.0, 0.0]], dtype=np.float32)
+    fig = viz.plot_decision_boundary(lambda p: F.concat([-p, p], axis=1)[:, ::2], X, [0, 1])
+    fig.savefig("regions.png")
+    for name in ("activations.png", "regions.png"):
+        pixels = imread(tmp_path / name)[..., :3]
+        colours = np.unique(pixels.reshape(-1, 3), axis=0)
+        assert len(colours) > 50, name  # curves, regions, text: not one blank colour
+    for helper in viz.__all__:
+        if helper.startswith(("plot_", "show_")):
+            assert "fig.savefig(...)` (not `plt.savefig`)" in getattr(viz, helper).__doc__
 
 
 def test_show_images(tmp_path, no_pyplot_leak):
