@@ -15,7 +15,10 @@ COMMANDS = {
         "train a network (default: the book's two-layer net on embedded MNIST)",
     ),
     "graph": ("minigrad.viz.cli", "render a computational graph with graphviz"),
-    "gradcheck": ("minigrad.gradcheck", "check every registered op's gradients numerically"),
+    "gradcheck": (
+        "minigrad.commands.gradcheck",
+        "check every registered op's gradients numerically",
+    ),
 }
 
 

@@ -5,7 +5,7 @@ import pytest
 
 import minigrad as mg
 from minigrad.cli import main
-from minigrad.engine import Spec, op, unwrap
+from minigrad.engine import op, unwrap
 from minigrad.gradcheck import (
     GradcheckError,
     compare,
@@ -14,23 +14,27 @@ from minigrad.gradcheck import (
     numerical_diff,
     numerical_gradient,
 )
+from minigrad.testing import SPECS, Spec
 
 
 @pytest.fixture
 def wrong_ops():
-    """Ops with deliberately wrong gradients, removed from the registry afterwards."""
+    """Ops with deliberately wrong gradients and their specs, removed from the registry
+    and the table afterwards."""
 
-    @op(lambda g, y, x: g * 2 * x * 1.01, spec=Spec())  # 1% off
+    @op(lambda g, y, x: g * 2 * x * 1.01)  # 1% off
     def bad_square(x):
         return x * x
 
-    @op(lambda g, y, x: g * unwrap(y), spec=Spec())  # right first order, wrong second
+    @op(lambda g, y, x: g * unwrap(y))  # right first order, wrong second
     def flat_exp(x):
         return np.exp(x)
 
+    SPECS["bad_square"] = SPECS["flat_exp"] = Spec()
     yield bad_square, flat_exp
-    mg.OPS.pop("bad_square")
-    mg.OPS.pop("flat_exp")
+    for name in ("bad_square", "flat_exp"):
+        mg.OPS.pop(name)
+        SPECS.pop(name)
 
 
 def test_numerical_diff_reproduces_the_book():
@@ -84,7 +88,7 @@ def test_numerical_gradient_takes_a_one_element_result_and_refuses_float16():
 
 def test_gradcheck_catches_a_gradient_of_the_wrong_shape():
     # Flattened, a (6,) gradient for a (2, 3) input passed, and a () one was stretched.
-    @op(lambda g, y, x: np.broadcast_to(g, (x.size,)) * 1.0, spec=Spec(twice=False))
+    @op(lambda g, y, x: np.broadcast_to(g, (x.size,)) * 1.0)
     def flat_sum(x):
         return np.sum(x)
 
@@ -100,7 +104,7 @@ def test_gradcheck_catches_a_gradient_of_the_wrong_shape():
 
 
 def test_a_nan_gradient_reports_nan_error_not_zero():
-    @op(lambda g, y, x: g * np.nan, spec=Spec(twice=False))
+    @op(lambda g, y, x: g * np.nan)
     def nan_grad(x):
         return x * 1.0
 
@@ -173,7 +177,7 @@ def test_gradcheck_names_the_worst_input_not_the_first_failing_one(wrong_ops):
 
 
 def test_gradcheck_fails_on_a_nan_gradient():
-    nan_grad = op(lambda g, y, x: g * np.nan, spec=Spec(), name="nan_grad")(lambda x: x * 1.0)
+    nan_grad = op(lambda g, y, x: g * np.nan, name="nan_grad")(lambda x: x * 1.0)
     try:
         with pytest.raises(GradcheckError, match="backprop nan"):
             gradcheck(nan_grad, np.array([1.0, 2.0]))
