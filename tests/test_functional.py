@@ -189,28 +189,95 @@ def test_linear_with_a_zero_size_side_has_zero_gradients(x_shape, w_shape):
 
 
 def test_float16_sigmoid_of_a_very_negative_input():
-    # exp(12) overflows float16 (and the small-array cap gave 4.1e-5 instead of 6.1e-6).
-    for n in (1, 5000):  # both paths: a capped argument below 4096 elements, errstate above
+    # exp(12) overflows float16 (and a cap on exp's argument gave 4.1e-5 instead of 6.1e-6).
+    for n in (1, 5000):
         y = F.sigmoid(mg.tensor(np.full(n, -12.0, np.float16))).data
         assert y.dtype == np.float16
         assert y[0] == pytest.approx(1 / (1 + np.exp(12.0)), rel=1e-3)
 
 
+EXTREMES = [-1000.0, -100.0, -88.0, -30.0, -1.5, 0.0, 1.5, 30.0, 88.0, 100.0, 1000.0]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sigmoid_of_one_element_is_each_element_of_an_array(dtype):
-    # One element takes its own path (fresh arrays, which NumPy runs faster there); it must
-    # give the in-place path's values and gradients bit for bit, overflow cap included.
-    v = (np.random.default_rng(0).standard_normal(300) * 40).astype(dtype)
-    x = leaf(v, dtype)
-    y = F.sigmoid(x)
-    (y * np.arange(300, dtype=dtype)).sum().backward()
-    for i in range(0, 300, 7):
-        xi = leaf(v[i : i + 1], dtype)
-        yi = F.sigmoid(xi)
-        (yi * dtype(i)).sum().backward()
-        assert yi.dtype == xi.grad.dtype == dtype
-        assert yi.data[0] == y.data[i]
-        assert xi.grad.data[0] == x.grad.data[i]
+def test_sigmoid_gives_the_same_value_and_gradient_whatever_the_arrays_size(dtype):
+    # float32 sigmoid(-1000) was 7.99e-39 in arrays under 4,096 elements (a cap on exp's
+    # argument) and 0 from 4,096 up, so log(sigmoid(x)) was -87.7 or -inf by batch size.
+    points = np.array(EXTREMES, dtype)
+    values = {}
+    for n in (1, 4095, 4096, 10**5):
+        v = np.resize(points, n)  # each point at least once, in every size
+        x = leaf(v, dtype)
+        with np.errstate(all="raise", under="ignore"):  # underflow: see the next test
+            y = F.sigmoid(x)
+        (y * 2.0).sum().backward()
+        assert y.dtype == x.grad.dtype == dtype
+        for i, p in enumerate(points[:n]):
+            values.setdefault(p, set()).add((y.data[i].item(), x.grad.data[i].item()))
+    for p, seen in values.items():
+        assert len(seen) == 1, f"sigmoid({p}) in {np.dtype(dtype)} depends on the size: {seen}"
+    y = F.sigmoid(points.astype(np.float64)).data
+    expected = [1 / (1 + np.exp(-p)) if p >= 0 else np.exp(p) / (1 + np.exp(p)) for p in EXTREMES]
+    with np.errstate(over="ignore", under="ignore"):
+        np.testing.assert_allclose(y, expected, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_raises_nothing_but_the_underflow_np_exp_raises(dtype):
+    # No overflow, invalid value or division for any input (the old formula's exp(-x)
+    # overflowed): under np.errstate(all="raise") only an input whose exp(-|x|) is subnormal
+    # or 0 raises, as np.exp(-|x|) itself would; NumPy ignores underflow by default.
+    edge = 80.0 if dtype == np.float32 else 700.0  # exp(-edge) is still a normal number
+    with np.errstate(all="raise"):
+        y = F.sigmoid(mg.tensor(np.array([-edge, -1.0, 0.0, 1.0, edge], dtype))).data
+    assert y[2] == 0.5 and y[4] == 1.0 and 0 < y[0] < 1e-30
+    with np.errstate(under="raise"), pytest.raises(FloatingPointError, match="underflow"):
+        F.sigmoid(mg.tensor(np.array([-1000.0], dtype)))
+    with np.errstate(all="raise", under="ignore"):
+        y = F.sigmoid(mg.tensor(np.array([-1000.0, 1000.0], dtype))).data
+    np.testing.assert_array_equal(y, [0.0, 1.0])
+
+
+def test_sigmoid_takes_integers_to_float64_and_keeps_float16():
+    assert F.sigmoid(np.array([-3, 0, 3])).dtype == np.float64  # as np.exp takes int64
+    np.testing.assert_allclose(F.sigmoid(np.array([-3, 0, 3])), 1 / (1 + np.exp([3, 0, -3])))
+    assert F.sigmoid(mg.tensor(np.zeros(3, np.float16))).dtype == np.float16
+    assert F.sigmoid(2.0) == pytest.approx(1 / (1 + np.exp(-2.0)))  # a number, as ufuncs take
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_of_sigmoid_is_finite_wherever_sigmoid_is_not_zero(dtype):
+    # Where sigmoid's true value is a number of the dtype, log(sigmoid(x)) is finite. Below
+    # the dtype's smallest number (about -745 in float64, -104 in float32) sigmoid rounds to
+    # 0, as np.exp does, and log(sigmoid(x)) is -inf: that is what log_sigmoid is for. In
+    # float32, sigmoid is subnormal from about -87 (fewer digits), and below about -88.7 the
+    # gradient of log, 1 / sigmoid(x), overflows.
+    low = np.array([-700.0 if dtype == np.float64 else -100.0], dtype)
+    with np.errstate(all="raise", under="ignore"):
+        assert F.log(F.sigmoid(mg.tensor(low))).item() == pytest.approx(low[0], rel=1e-3)
+    x = leaf([-88.0, -30.0, 0.0], dtype)
+    with np.errstate(all="raise", under="ignore"):
+        y = F.log(F.sigmoid(x))
+        y.sum().backward()
+    np.testing.assert_allclose(y.data, [-88.0, -30.0, -np.log(2.0)], rtol=1e-6)
+    np.testing.assert_allclose(x.grad.data, [1.0, 1.0, 0.5], rtol=1e-6)  # 1 - sigmoid(x)
+    with np.errstate(divide="ignore"):
+        assert F.log(F.sigmoid(mg.tensor(np.array([-1000.0], dtype)))).item() == -np.inf
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_sigmoid_is_finite_for_any_input(dtype):
+    x = leaf(EXTREMES, dtype)
+    with np.errstate(all="raise", under="ignore"):
+        y = F.log_sigmoid(x)
+        y.sum().backward()
+    assert y.dtype == x.grad.dtype == dtype
+    # log sigmoid(x) = x - log(1 + e^x) ~ x for very negative x, -e^-x ~ 0 for large x
+    np.testing.assert_allclose(y.data[:3], EXTREMES[:3], rtol=1e-6)
+    assert y.data[-1] == 0.0 and y.data[5] == pytest.approx(-np.log(2.0))
+    # the gradient, 1 - sigmoid(x) = sigmoid(-x), each side in a form that does not overflow
+    expected = [1 / (1 + np.exp(p)) if p < 0 else np.exp(-p) / (1 + np.exp(-p)) for p in EXTREMES]
+    np.testing.assert_allclose(x.grad.data, expected, rtol=1e-6, atol=1e-30)
 
 
 def test_leaky_relu_of_integers_keeps_the_slope():
@@ -227,7 +294,6 @@ def test_stable_forms_do_not_overflow():
         assert np.all(np.isfinite(F.log_softmax(x).data))
         assert 0.0 <= F.sigmoid(mg.tensor([-1000.0])).item() < 1e-37
         assert F.sigmoid(mg.tensor([1000.0])).item() == 1.0
-        # A large array takes another path (np.errstate, not a cap on exp's argument).
         big = F.sigmoid(mg.tensor(np.tile([-1000.0, 0.0, 1000.0], 5000))).data
         np.testing.assert_array_equal(big[:3], [0.0, 0.5, 1.0])
         loss = F.softmax_cross_entropy(mg.tensor([[1000.0, -1000.0]]), np.array([1]))

@@ -13,7 +13,7 @@ One module per concern; each imports only the ones listed before it:
     selection        maximum, minimum, where, clip
     arithmetic       add, sub, mul, div, neg, pow
     linalg           matmul, dot, linear
-    activations      sigmoid, relu, leaky_relu, step
+    activations      sigmoid, log_sigmoid, relu, leaky_relu, step
     softmax_family   softmax, log_softmax, logsumexp
     reductions       sum, mean, max, min
     shapes           reshape, transpose, astype, getitem, concat, stack
@@ -24,7 +24,7 @@ are in `minigrad.testing.specs`; `tests/test_ops.py` checks every op
 registered here.
 """
 
-from minigrad.functional.activations import leaky_relu, relu, sigmoid, step
+from minigrad.functional.activations import leaky_relu, log_sigmoid, relu, sigmoid, step
 from minigrad.functional.arithmetic import add, div, mul, neg, pow, sub
 from minigrad.functional.broadcasting import broadcast_to, sum_to
 from minigrad.functional.elementwise import abs, cos, exp, log, sin, sqrt, tanh
@@ -46,7 +46,7 @@ __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "matmul", "dot",
     "exp", "log", "sqrt", "sin", "cos", "tanh", "abs",
     "maximum", "minimum", "where", "clip",
-    "sigmoid", "relu", "leaky_relu", "step",
+    "sigmoid", "log_sigmoid", "relu", "leaky_relu", "step",
     "softmax", "log_softmax", "logsumexp",
     "sum", "mean", "max", "min",
     "reshape", "transpose", "astype", "broadcast_to", "sum_to", "getitem", "concat", "stack",

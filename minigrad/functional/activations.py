@@ -1,4 +1,4 @@
-"""Activations: sigmoid, relu, leaky_relu, and the perceptron's step."""
+"""Activations: sigmoid, log_sigmoid, relu, leaky_relu, and the perceptron's step."""
 
 from __future__ import annotations
 
@@ -6,61 +6,52 @@ import functools
 
 import numpy as np
 
-from minigrad.engine import Tensor, op, unwrap
-
-
-def _sigmoid_vjp(g, y, x):
-    if isinstance(y, Tensor):  # create_graph: the formula, recorded
-        return g * y * (1 - y)
-    one = _scalar(1, y.dtype)
-    if y.size == 1:  # see sigmoid: on one element, fresh arrays are faster
-        return (one - y) * y * g
-    d = one - y  # the same formula on arrays, in one fresh array
-    d *= y
-    d *= g
-    return d
-
-
-@op(_sigmoid_vjp)
-def sigmoid(x):
-    """1 / (1 + exp(-x)) (the book's eq. 3.6), without overflow for any x."""
-    # A fresh array changed in place (asarray: NumPy gives 0-d results as scalars; integers
-    # go to float64 as in exp). exp(-x) overflows to inf for very negative x, and 1 / inf
-    # is the right limit, but NumPy warns. Below a few thousand elements, capping exp's
-    # argument at log(largest float) less a margin (where sigmoid is 0 to the dtype's
-    # precision anyway) costs less than np.errstate's 2.5 us; above, the cap costs more
-    # (75 us, a quarter of exp's own time, at 100x1000).
-    x = np.asarray(x)  # a list or a Python number, as NumPy's own ufuncs take them
-    if x.dtype == np.float16:  # exp(-x) overflows float16 below x = -11, where sigmoid is 1.7e-5
-        return sigmoid.op.forward(x.astype(np.float32)).astype(np.float16)
-    z = np.asarray(np.negative(x) if x.dtype.kind == "f" else np.negative(x, dtype=np.float64))
-    one = _scalar(1, z.dtype)
-    if z.size == 1:  # NumPy 2.4 takes ~0.5 us longer for an in-place ufunc on one element
-        return one / (one + np.exp(np.minimum(z, _exp_cap(z.dtype))))
-    if z.size < _CAP_BELOW:
-        np.minimum(z, _exp_cap(z.dtype), out=z)
-        np.exp(z, out=z)
-    else:
-        with np.errstate(over="ignore"):
-            np.exp(z, out=z)
-    z += one
-    return np.divide(one, z, out=z)  # not np.reciprocal: NumPy 2.4 runs it at half the speed
-
-
-_CAP_BELOW = 4096  # where the cap's cost per element reaches np.errstate's fixed cost
+from minigrad.engine import op, unwrap
 
 
 @functools.cache
 def _scalar(value: float, dtype: np.dtype) -> np.ndarray:
-    """A read-only 0-d array: NumPy 2 converts a Python number on every call (~1 us)."""
+    """A read-only 0-d array of dtype: NumPy converts a Python number on every call, and
+    for a small array that conversion costs as much as the arithmetic."""
     a = np.array(value, dtype)
     a.flags.writeable = False
     return a
 
 
-@functools.cache
-def _exp_cap(dtype: np.dtype) -> np.ndarray:
-    return _scalar(np.log(np.finfo(dtype).max) - 1, dtype)
+def _floats(x) -> np.ndarray:
+    """x as a float array: integers go to float64, as in np.exp."""
+    x = np.asarray(x)  # a list or a Python number, as NumPy's own ufuncs take them
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
+
+
+@op(lambda g, y, x: g * y * (1 - y))
+def sigmoid(x):
+    """1 / (1 + exp(-x)) (the book's eq. 3.6), without overflow for any x.
+
+    With e = exp(-|x|), which lies in (0, 1] and so never overflows: 1 / (1 + e)
+    for x >= 0, and e / (1 + e), that is exp(x) / (1 + exp(x)), for x < 0.
+
+    For very negative x the result is subnormal (x below about -708 in float64,
+    -87 in float32) or, below the dtype's smallest number (about -745 and
+    -104), 0, rounded as np.exp rounds, with the underflow flag that NumPy
+    ignores unless asked (`np.errstate(under=...)`); log(sigmoid(x)) is then
+    -inf: use log_sigmoid.
+    """
+    x = _floats(x)
+    e = np.exp(-np.abs(x))
+    # The numerator, 1 for x > 0 and e otherwise (e is 1 at 0): as e <= 1, a maximum with
+    # sign(x) picks it with no branch per element (np.where costs several times as much).
+    y = np.maximum(e, np.sign(x))
+    e += _scalar(1, e.dtype)  # in place, but for a 0-d x: NumPy gives scalars then
+    y /= e
+    return y
+
+
+@op(lambda g, y, x: g * sigmoid(-x))  # 1 - sigmoid(x), which cancels to 0 for large x
+def log_sigmoid(x):
+    """log(sigmoid(x)) = -softplus(-x) = min(x, 0) - log(1 + exp(-|x|)), finite for any x."""
+    x = _floats(x)
+    return np.minimum(x, _scalar(0, x.dtype)) - np.log1p(np.exp(-np.abs(x)))
 
 
 def _relu_vjp(g, y, x):

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from minigrad.engine import Tensor, TensorLike, op, register, unwrap
+from minigrad.functional.activations import log_sigmoid
 from minigrad.functional.elementwise import log
 from minigrad.functional.reductions import sum
-from minigrad.functional.shapes import astype, getitem, stack
-from minigrad.functional.softmax_family import logsumexp, softmax
+from minigrad.functional.shapes import astype, getitem
+from minigrad.functional.softmax_family import softmax
 
 
 @register
@@ -162,16 +163,16 @@ def mean_squared_error(y: TensorLike, t: TensorLike) -> Tensor:
 def sigmoid_cross_entropy(x: TensorLike, t: TensorLike) -> Tensor:
     """Binary cross-entropy of sigmoid(x) against 0/1 labels t, averaged over axis 0.
 
-    Computed as softplus(x) - x t, with softplus(x) = log(exp(0) + exp(x)) as a
-    logsumexp, which never overflows and whose gradient, sigmoid(x), is right at
-    x = 0 (relu(x) + log(1 + exp(-|x|)) has two kinks there, and gave 0, not 1/2).
+    -(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))), and as log(1 - sigmoid(x))
+    = log_sigmoid(x) - x, that is (1 - t) x - log_sigmoid(x): finite for any x, with
+    the gradient sigmoid(x) - t (1/2 - t at x = 0).
     """
     data = unwrap(x)
     if data.shape != np.shape(unwrap(t)):
         raise ValueError(
             f"sigmoid_cross_entropy: x has shape {data.shape} but t has shape {np.shape(unwrap(t))}"
         )
-    loss = logsumexp(stack([np.zeros_like(data), x]), axis=0) - x * _labels_like(t, data)
+    loss = (1 - _labels_like(t, data)) * x - log_sigmoid(x)
     return sum(loss) / (data.shape[0] if data.ndim else 1)
 
 

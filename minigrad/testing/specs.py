@@ -364,6 +364,7 @@ SPECS: dict[str, Spec] = {
     "linear": Spec(case=_linear_case, ref=lambda x, w, b=None: x @ w + (0 if b is None else b)),
     # ---------------------------------------------------------------- activations
     "sigmoid": Spec(low=-6.0, high=6.0, ref=_sigmoid_ref),
+    "log_sigmoid": Spec(low=-6.0, high=6.0, ref=lambda x: -np.log(1 + np.exp(-x))),
     "relu": Spec(avoid=(0.0,), ref=lambda x: x * (x > 0)),
     "leaky_relu": Spec(case=_leaky_relu_case, ref=lambda x, slope: np.maximum(x, slope * x)),
     "step": Spec(avoid=(0.0,), ref=lambda x: np.heaviside(x, 0.0)),
