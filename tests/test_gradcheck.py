@@ -1,5 +1,7 @@
 """The numerical checker itself: the book's numbers, and that it catches wrong gradients."""
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -238,3 +240,21 @@ def test_cli_gradcheck_says_when_an_op_has_nothing_to_check(capsys):
     assert "error: nothing to check: no gradient to compare for accuracy" in capsys.readouterr().err
     assert main(["gradcheck", "accuracy", "add", "--examples", "2"]) == 0
     assert "skipped, not differentiable: accuracy" in capsys.readouterr().out
+
+
+def test_cli_gradcheck_without_hypothesis_says_which_extra(monkeypatch, capsys):
+    # As if hypothesis were not installed: minigrad.testing, loaded by this run, is imported
+    # anew and stops at it.
+    for name in [m for m in sys.modules if m.split(".")[0] == "hypothesis"]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in [m for m in sys.modules if m.startswith("minigrad.testing")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "hypothesis", None)
+    assert main(["gradcheck", "add"]) == 1
+    assert capsys.readouterr().err == (
+        "minigrad gradcheck: error: this needs hypothesis, which is not installed; "
+        "install it with: pip install 'minigrad[test]'\n"
+    )
+    with pytest.raises(SystemExit) as info:  # its help needs no hypothesis
+        main(["gradcheck", "--help"])
+    assert info.value.code == 0 and "--examples" in capsys.readouterr().out
