@@ -4,7 +4,7 @@
     python benchmarks/compare.py 5aee5e3 --only W3 --steps 500
     python benchmarks/compare.py HEAD~1 --only W5     # per-op overhead, with timeit
 
-Run-to-run noise on a shared machine (10-15%) hides the few percent one
+Run-to-run noise on a shared machine hides the few percent one
 optimization gains. Here both versions train side by side: every step, each
 implementation (hand NumPy, then each minigrad version eager and replayed)
 takes one turn, back to back and warm, and the table gives the median and
@@ -14,13 +14,10 @@ exported with `git archive` and imported next to this one; it needs
 timed with timeit instead, NumPy and the two versions taking turns.
 
 Run it against HEAD with a clean tree first, to see how far two copies of
-the same code differ. Before `a9e07e7` one copy's W1 steps ran 7% to 30%
-faster or slower than the other's from run to run: each copy's weights
-landed where NumPy put them, and a W1 weight 16 or 48 bytes past a cache
-line slows the step (BENCHMARKS.md, "Where the weights sit"). Since minigrad
-aligns its parameters the copies agree within 1-3% on W1, 2% on W4 and W5.
-Against a commit before that, the old copy's W1 weight may still land there,
-and W1 then favours the new copy by what that costs (5-7%).
+the same code differ. Against a commit before `a9e07e7`, where minigrad
+did not yet align its parameters, the old copy's W1 weight may land at an
+offset from a cache line that slows its update, and W1 then favours the
+new copy by that much.
 """
 
 from __future__ import annotations

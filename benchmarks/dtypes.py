@@ -86,14 +86,14 @@ def step_dtypes(w: Workload, mnist: tuple[np.ndarray, np.ndarray] | None) -> dic
             continue
         seen_ids.add(id(tensor))
         tensors.append(tensor)
-        node = tensor._node
+        node = tensor.creator
         for item in node.inputs if node is not None else ():
             if isinstance(item, mg.Tensor):
                 stack.append(item)
             elif isinstance(item, np.ndarray):
                 graph_arrays.append(item)
     for tensor in tensors:
-        if tensor._node is not None:
+        if not tensor.is_leaf:
             tensor.retain_grad()
 
     vjp_out: list = []

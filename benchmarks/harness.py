@@ -25,14 +25,13 @@ def interleave(
     Each repetition gives every implementation one turn of `per_turn` timed
     samples of `inner` calls. The order rotates every repetition so none
     always follows the same neighbour, and a `pause` before each turn lets
-    the previous library's BLAS or OpenMP threads stop spinning before the
-    next one is measured. The pause spins rather than sleeps: a process that
-    sleeps lets the machine idle, and its steps then ran in slow spells (a
-    hand W1 step took 0.20 ms in some runs and up to 0.27 in others, against
-    0.196-0.200 when spinning). After the pause the caches are cold, and
-    after a switch a step takes 8-10 steps to come down to its steady time,
-    which a training loop never sees: each turn first runs `settle` untimed
-    samples.
+    the previous library's BLAS or OpenMP threads stop spinning. The pause
+    spins rather than sleeps: a process that sleeps lets the machine idle,
+    and its steps then ran in slow spells that caught some turns and not
+    others. After the pause the caches are cold, and after a switch a step
+    takes several steps to come down to its steady time, which a training
+    loop never sees: each turn first runs `settle` untimed samples.
+    BENCHMARKS.md ("How it measures") explains this; its git history has the measurements.
     """
     for fn in runners.values():
         for _ in range(warmup):

@@ -19,6 +19,7 @@ SERIES = {  # key -> (label, colour)
     "hand_f64": ("hand NumPy f64", "#9e9e9e"),
     "hand_f32_after": ("hand NumPy f32, update after", "#cfcfcf"),
     "minigrad": ("minigrad", "#1f77b4"),
+    "minigrad_plain": ("minigrad, no nn", "#9467bd"),
     "minigrad_replay": ("minigrad replay", "#7fb3de"),
     "minigrad_fused": ("minigrad replay, fused step", "#0b3d6b"),
     "torch": ("PyTorch", "#ff7f0e"),

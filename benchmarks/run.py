@@ -1,5 +1,6 @@
 """Benchmark minigrad side by side with hand-written NumPy (and PyTorch, DeZero when installed).
 
+    python benchmarks/run.py --tiny             # seconds: checks that everything runs
     python benchmarks/run.py --quick            # under a minute
     python benchmarks/run.py --json out.json    # the full run, also as JSON
 
@@ -7,11 +8,14 @@ W1-W4 time whole training steps (forward, loss, backward, SGD update) in
 float32 and report the median ms per step with its ratio to hand NumPy in
 float32 from the same run. Hand NumPy also runs with its update moved after
 the backward ("update after"), where an optimizer's step() must put it;
-minigrad runs eager, replayed (`Replay`), and replayed with the optimizer
-step fused in (`Replay(..., optimizer=opt)`, see `minigrad/replay.py`). W5
-times one recorded op on one element, forward and backward, against NumPy
-doing the same arithmetic. Implementations take turns in one process (see
-`harness.interleave`). Prints Markdown.
+minigrad runs as a user writes it with `nn` and `optim`, without them
+("no nn": tensors, ops and a hand SGD update), replayed (`Replay`), and
+replayed with the optimizer step fused in (`Replay(..., optimizer=opt)`).
+W5 times one recorded op on one element, forward and backward, against
+NumPy doing the same arithmetic; W5b does the same for `a + b` with
+`backward(seed)` (see `workloads.add_case_runners` for how it differs).
+Implementations take turns in one process (see `harness.interleave`).
+Prints Markdown that drops into BENCHMARKS.md's results section as it is.
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ import itertools
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from harness import OtherLoad, describe_machine, interleave, machine_info, summarize
 from workloads import (
+    ADD_CASE,
     OP_NAMES,
     WORKLOADS,
+    add_case_runners,
     dezero_available,
     dezero_step,
     hand_step,
@@ -36,6 +43,7 @@ from workloads import (
     make_batches,
     make_weights,
     minigrad_fused_step,
+    minigrad_plain_step,
     minigrad_replay_step,
     minigrad_step,
     op_runners,
@@ -43,18 +51,25 @@ from workloads import (
     torch_step,
 )
 
-OP_TARGET_US = 5.0
+OP_TARGET_US = 5.0  # W5, the mean over its ops
+ADD_TARGET_US = 4.0  # W5b
 COLUMNS = {  # implementation key -> column title
     "hand_f32": "hand NumPy f32",
     "hand_f64": "hand NumPy f64",
     "hand_f32_after": "hand NumPy f32, update after",
     "minigrad": "minigrad",
+    "minigrad_plain": "minigrad, no nn",
     "minigrad_replay": "minigrad replay",
     "minigrad_fused": "minigrad replay, fused step",
     "torch": "PyTorch",
     "dezero": "DeZero",
 }
-MET = {"minigrad": "eager", "minigrad_replay": "replay", "minigrad_fused": "fused"}
+MET = {  # the minigrad columns held to the target, and their names in the "met" column
+    "minigrad": "eager",
+    "minigrad_plain": "no nn",
+    "minigrad_replay": "replay",
+    "minigrad_fused": "fused",
+}
 OTHERS = ("torch", "dezero")  # optional frameworks, timed when installed
 
 
@@ -69,7 +84,7 @@ class Mode:
     settle: int  # untimed steps at the start of each W1-W4 turn, after the pause
     n_batches: int
     op_reps: int
-    op_inner: int  # calls per W5 sample
+    op_inner: int  # calls per W5 and W5b sample
 
 
 MODES = {
@@ -112,6 +127,7 @@ def bench_steps(
             "hand_f64": hand_step(w, weights, batches, np.float64),
             "hand_f32_after": hand_step(w, weights, batches, np.float32, separate_update=True),
             "minigrad": minigrad_step(w, weights, batches),
+            "minigrad_plain": minigrad_plain_step(w, weights, batches),
             "minigrad_replay": minigrad_replay_step(w, weights, batches),
             "minigrad_fused": minigrad_fused_step(w, weights, batches),
         }
@@ -135,25 +151,36 @@ def bench_steps(
     return results
 
 
+def _time_op(mode: Mode, runners: dict[str, Callable[[], object]]) -> dict[str, dict]:
+    """Microseconds per call of each runner, with its overhead over the "numpy" runner."""
+    times = interleave(
+        runners,
+        mode.op_reps,
+        1,
+        mode.pause,
+        warmup=mode.op_inner // 10 + 1,
+        inner=mode.op_inner,
+        settle=1,  # one sample is op_inner calls: more than a step needs to settle
+    )
+    stats = {k: summarize(v, 1e6) for k, v in times.items()}
+    base = stats["numpy"]["median"]
+    for s in stats.values():
+        s["overhead"] = s["median"] - base
+    return stats
+
+
 def bench_ops(mode: Mode, others: set[str]) -> list[dict]:
-    """W5: microseconds per one-element forward+backward, and the overhead over NumPy."""
-    results = []
-    for name in OP_NAMES:
-        times = interleave(
-            op_runners(name, "torch" in others, "dezero" in others),
-            mode.op_reps,
-            1,
-            mode.pause,
-            warmup=mode.op_inner // 10 + 1,
-            inner=mode.op_inner,
-            settle=1,  # one sample is op_inner calls: more than a step needs to settle
-        )
-        stats = {k: summarize(v, 1e6) for k, v in times.items()}
-        base = stats["numpy"]["median"]
-        for k, s in stats.items():
-            s["overhead"] = s["median"] - base if k != "numpy" else 0.0
-        results.append({"op": name, "us": stats})
-    return results
+    """W5: microseconds per one-element forward+backward of each op, and the overhead."""
+    return [
+        {"op": name, "us": _time_op(mode, op_runners(name, "torch" in others, "dezero" in others))}
+        for name in OP_NAMES
+    ]
+
+
+def bench_add(mode: Mode, others: set[str]) -> dict:
+    """W5b: microseconds per `a + b` with `backward(seed)`, and the overhead."""
+    runners = add_case_runners("torch" in others, "dezero" in others)
+    return {"case": ADD_CASE, "us": _time_op(mode, runners)}
 
 
 def _cell(stats: dict | None) -> str:
@@ -162,8 +189,32 @@ def _cell(stats: dict | None) -> str:
     return f"{stats['median']:.3f} ({stats['ratio']:.2f}x)"
 
 
+def _met(ms: dict, target: float) -> str:
+    """The minigrad columns within the target: "all", "none", or their names."""
+    measured = [label for key, label in MET.items() if key in ms]
+    met = [label for key, label in MET.items() if key in ms and ms[key]["ratio"] <= target]
+    if not met:
+        return "none"
+    return "all" if met == measured else ", ".join(met)
+
+
+def _op_head(first: str, keys: list[str]) -> list[str]:
+    """The header rows of a W5 or W5b table: NumPy, then time and overhead per framework."""
+    cells = [first, "NumPy us"]
+    for k in keys:
+        cells += [f"{COLUMNS[k]} us", f"{COLUMNS[k]} overhead us"]
+    return ["| " + " | ".join(cells) + " |", "|---" * len(cells) + "|"]
+
+
+def _op_row(first: str, us: dict, keys: list[str]) -> str:
+    cells = [first, f"{us['numpy']['median']:.2f}"]
+    for k in keys:
+        cells += [f"{us[k]['median']:.2f}", f"{us[k]['overhead']:+.2f}"]
+    return "| " + " | ".join(cells) + " |"
+
+
 def markdown(report: dict) -> str:
-    """The report as Markdown tables."""
+    """The report as Markdown: the machine, the notes, then one table per benchmark."""
     lines = [f"Machine: {describe_machine(report['machine'])}", ""]
     for note in report["notes"]:
         lines.append(f"- {note}")
@@ -171,39 +222,44 @@ def markdown(report: dict) -> str:
         keys = [k for k in COLUMNS if any(k in r["ms"] for r in report["steps"])]
         lines += [
             "",
-            "Training step, float32: median ms (ratio to hand NumPy f32, same run)",
+            "### W1-W4: training step, float32",
+            "",
+            "Median ms per step (ratio to hand NumPy f32 in the same run).",
             "",
             "| workload | " + " | ".join(COLUMNS[k] for k in keys) + " | minigrad target | met |",
             "|---" * (len(keys) + 3) + "|",
         ]
         for r in report["steps"]:
-            met = [
-                label
-                for key, label in MET.items()
-                if key in r["ms"] and r["ms"][key]["ratio"] <= r["target"]
-            ]
-            met = "yes" if "eager" in met else ", ".join(met) or "no"
             cells = " | ".join(_cell(r["ms"].get(k)) for k in keys)
+            met = _met(r["ms"], r["target"])
             lines.append(f"| {r['title']} | {cells} | <= {r['target']:.2f}x | {met} |")
     if report["ops"]:
         keys = ["minigrad"] + [k for k in OTHERS if k in report["ops"][0]["us"]]
-        head = "| op | NumPy us | " + " | ".join(
-            f"{COLUMNS[k]} us | {COLUMNS[k]} overhead us" for k in keys
-        )
         lines += [
             "",
-            "W5, one recorded op on one element, forward + backward: median us "
-            f"(overhead = minus NumPy; target < {OP_TARGET_US:g} us)",
+            "### W5: one recorded op on one element, forward + backward",
             "",
-            head + " |",
-            "|---" * (2 + 2 * len(keys)) + "|",
+            "Median us per call; overhead = minus NumPy doing the same arithmetic "
+            f"(target: minigrad's mean < {OP_TARGET_US:g} us).",
+            "",
+            *_op_head("op", keys),
         ]
-        for r in report["ops"]:
-            us = r["us"]
-            cells = [f"{us[k]['median']:.2f} | {us[k]['overhead']:+.2f}" for k in keys]
-            lines.append(f"| {r['op']} | {us['numpy']['median']:.2f} | " + " | ".join(cells) + " |")
+        lines += [_op_row(r["op"], r["us"], keys) for r in report["ops"]]
         means = [np.mean([r["us"][k]["overhead"] for r in report["ops"]]) for k in keys]
         lines.append("| mean | | " + " | ".join(f"| {m:+.2f}" for m in means) + " |")
+    if report.get("add"):
+        us = report["add"]["us"]
+        keys = ["minigrad"] + [k for k in OTHERS if k in us]
+        lines += [
+            "",
+            "### W5b: `a + b` on one-element float32 tensors, forward + `backward(seed)`",
+            "",
+            "Median us per call, grads reset each call; overhead = minus NumPy computing the sum "
+            f"and both gradients (target: minigrad < {ADD_TARGET_US:g} us).",
+            "",
+            *_op_head("case", keys),
+            _op_row(report["add"]["case"], us, keys),
+        ]
     return "\n".join(lines)
 
 
@@ -224,7 +280,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument(
         "--only",
-        default="W1,W2,W3,W4,W5",
+        default="W1,W2,W3,W4,W5,W5b",
         help="comma-separated workloads to run (default: all)",
     )
     parser.add_argument(
@@ -246,9 +302,9 @@ def main(argv: list[str] | None = None) -> dict:
             parser.error(f"--settle takes a count >= 0, got {args.settle}")
         mode = dataclasses.replace(mode, settle=args.settle)
     keys = [k.strip().upper() for k in args.only.split(",")]
-    unknown = set(keys) - {w.key for w in WORKLOADS} - {"W5"}
+    unknown = set(keys) - {w.key for w in WORKLOADS} - {"W5", "W5B"}
     if unknown:
-        parser.error(f"unknown workloads {sorted(unknown)}; choose from W1-W5")
+        parser.error(f"unknown workloads {sorted(unknown)}; choose from W1-W5 and W5b")
 
     notes = []
     others = set()
@@ -281,6 +337,7 @@ def main(argv: list[str] | None = None) -> dict:
         "notes": notes,
         "steps": bench_steps(mode, keys, mnist, others),
         "ops": bench_ops(mode, others) if "W5" in keys else [],
+        "add": bench_add(mode, others) if "W5B" in keys else None,
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
     other = load.fraction()

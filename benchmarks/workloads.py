@@ -3,10 +3,12 @@
 W1-W4 train a fully connected net with softmax cross-entropy and plain SGD.
 Every implementation starts from the same weights and steps through the
 same batches, so they do the same arithmetic; only the framework differs.
+W5 and W5b time single recorded ops on one element against NumPy.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -133,6 +135,39 @@ def minigrad_step(w: Workload, weights, batches) -> Step:
     return step
 
 
+def minigrad_plain_step(w: Workload, weights, batches) -> Step:
+    """The step as a user writes it without nn or optim: tensors, ops, backward, hand SGD.
+
+    Per layer `h @ W + b` and the activation (none after the last layer),
+    `F.softmax_cross_entropy`, `loss.backward()`, then `W.data -= lr * W.grad.data`
+    and `W.grad = None` for each parameter.
+    """
+    activation = F.sigmoid if w.activation == "sigmoid" else F.relu
+    # Aligned copies, as nn's parameters and the hand step's weights are: where an array
+    # starts must not decide the comparison (see hand_numpy.aligned).
+    layers = [
+        (mg.Tensor(aligned(W), requires_grad=True), mg.Tensor(aligned(b), requires_grad=True))
+        for W, b in weights
+    ]
+    *hidden, (W_out, b_out) = layers
+    params = [p for layer in layers for p in layer]
+
+    def step(i: int) -> mg.Tensor:
+        x, t = batches[i % len(batches)]
+        h = x
+        for W, b in hidden:
+            h = activation(h @ W + b)
+        loss = F.softmax_cross_entropy(h @ W_out + b_out, t)
+        loss.backward()
+        for p in params:
+            p.data -= LR * p.grad.data
+            p.grad = None
+        return loss
+
+    step.params = params  # for tests that compare the trained weights
+    return step
+
+
 def minigrad_replay_step(w: Workload, weights, batches) -> Step:
     """The same step replayed: traced once on the first batch, then re-run on each batch."""
     model = minigrad_model(w, weights)
@@ -240,9 +275,11 @@ def dezero_available() -> tuple[bool, str]:
         _import_dezero()
     except ImportError:
         return False, "DeZero not installed: its column is skipped"
-    from importlib.metadata import version
-
-    return True, f"DeZero {version('dezero')}"
+    # Importable is enough to run it: from PYTHONPATH it has no distribution to name a version.
+    try:
+        return True, f"DeZero {importlib.metadata.version('dezero')}"
+    except importlib.metadata.PackageNotFoundError:
+        return True, "DeZero version unknown (imported, but not installed as a distribution)"
 
 
 # ---------------------------------------------------------------- W5: per-op overhead
@@ -341,6 +378,73 @@ def op_runners(
             out.backward()
             dx.cleargrad()
             dy.cleargrad()
+
+        runners["dezero"] = dezero_run
+    return runners
+
+
+# ---------------------------------------------------------------- W5b: a + b with a seed
+
+ADD_CASE = "a + b, backward(seed)"
+
+
+def add_case_runners(with_torch: bool, with_dezero: bool = False) -> dict[str, Callable[[], tuple]]:
+    """One `a + b` on one-element float32 tensors, forward and `backward(seed)`, grads reset.
+
+    Each runner returns the sum and the two gradients it computed, so a test
+    can check them. How this differs from W5's add: the operands have shape
+    (1,), not (1, 1); the sum is written with the operator, as user code
+    writes it, not `F.add`; and the caller hands backward a fixed seed array
+    instead of letting the framework make ones. NumPy's counterpart computes
+    the sum and both gradients: d(a + b)/da = 1, so each is the seed, copied
+    because each input owns its gradient (W5's NumPy add returns one array
+    of ones for both).
+    """
+    a = np.array([0.5], np.float32)
+    b = np.array([1.5], np.float32)
+    seed = np.array([1.25], np.float32)
+
+    def numpy_run():
+        return a + b, seed.copy(), seed.copy()
+
+    x = mg.Tensor(a.copy(), requires_grad=True)
+    y = mg.Tensor(b.copy(), requires_grad=True)
+
+    def minigrad_run():
+        out = x + y
+        out.backward(seed)
+        grads = x.grad, y.grad
+        x.grad = y.grad = None
+        return out, *grads
+
+    runners = {"numpy": numpy_run, "minigrad": minigrad_run}
+    if with_torch:
+        import torch
+
+        tx = torch.tensor(a, requires_grad=True)
+        ty = torch.tensor(b, requires_grad=True)
+        tseed = torch.from_numpy(seed)
+
+        def torch_run():
+            out = tx + ty
+            out.backward(tseed)
+            grads = tx.grad, ty.grad
+            tx.grad = ty.grad = None
+            return out, *grads
+
+        runners["torch"] = torch_run
+    if with_dezero:
+        dezero, _ = _import_dezero()
+        dx, dy = dezero.Variable(a.copy()), dezero.Variable(b.copy())
+
+        def dezero_run():
+            out = dx + dy
+            out.grad = dezero.Variable(seed)  # DeZero's backward() takes no seed: it reads .grad
+            out.backward()
+            grads = dx.grad, dy.grad
+            dx.cleargrad()
+            dy.cleargrad()
+            return out, *grads
 
         runners["dezero"] = dezero_run
     return runners

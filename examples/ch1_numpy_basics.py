@@ -1,9 +1,11 @@
 """Chapter 1: NumPy and Matplotlib as the book introduces them, with minigrad alongside.
 
-Every expression of sections 1.5.3-1.5.6 runs twice: on NumPy arrays, as in
+Every expression of sections 1.5.2-1.5.6 runs twice: on NumPy arrays, as in
 the book, and on minigrad tensors, which accept the same expressions and give
-the same numbers. Section 1.6 draws the sin and cos curves and shows an image
-(an MNIST digit from the subset shipped with minigrad).
+the same numbers (printing, iterating over rows, arithmetic, indexing).
+Section 1.6 draws the sin and cos curves, then reads an image file with
+`matplotlib.image.imread` and shows it: the file is an MNIST digit from the
+subset shipped with minigrad, written as a PNG first, so nothing is downloaded.
 
     python examples/ch1_numpy_basics.py [--out DIR] [--show]
 """
@@ -29,7 +31,12 @@ def side_by_side(expr, fn, *arrays):
 def main():
     args = parse(parser(__doc__))
 
-    print("== 1.5.3 Arithmetic, element by element (x and y have the same shape)")
+    print("== 1.5.2 Making an array")
+    x = np.array([1.0, 2.0, 3.0])
+    side_by_side("print(x)", lambda x: x, x)
+    print(f"type(x): numpy {type(x)}, minigrad {type(mg.tensor(x))}")
+
+    print("\n== 1.5.3 Arithmetic, element by element (x and y have the same shape)")
     x, y = np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 6.0])
     side_by_side("x + y", lambda x, y: x + y, x, y)
     side_by_side("x - y", lambda x, y: x - y, x, y)
@@ -39,9 +46,11 @@ def main():
 
     print("\n== 1.5.4 N-dimensional arrays")
     A, B = np.array([[1, 2], [3, 4]]), np.array([[3, 0], [0, 6]])
+    side_by_side("print(A)", lambda A: A, A)
     print(
         f"A.shape = {A.shape}, A.dtype = {A.dtype}; tensor: {mg.tensor(A).shape}, {mg.tensor(A).dtype}"
     )
+    side_by_side("print(B)", lambda B: B, B)
     side_by_side("A + B", lambda A, B: A + B, A, B)
     side_by_side("A * B (element-wise, not the matrix product)", lambda A, B: A * B, A, B)
     side_by_side("A * 10", lambda A: A * 10, A)
@@ -51,6 +60,10 @@ def main():
 
     print("\n== 1.5.6 Accessing elements")
     X = np.array([[51, 55], [14, 19], [0, 4]])
+    side_by_side("print(X)", lambda X: X, X)
+    print("for row in X: print(row)  (a tensor, too, gives its rows)")
+    print("  numpy:    " + "\n            ".join(str(row) for row in X))
+    print("  minigrad: " + "\n            ".join(repr(row) for row in mg.tensor(X)))
     side_by_side("X[0]", lambda X: X[0], X)
     side_by_side("X[0][1]", lambda X: X[0][1], X)
     side_by_side("X.flatten()", lambda X: X.flatten(), X)
@@ -83,11 +96,18 @@ def main():
     ax.legend()
     save(fig, args, "ch1_sin_cos.png")
 
-    print("== 1.6.3 Showing an image: the first MNIST training digit (embedded subset)")
+    print("== 1.6.3 Reading and showing an image (the book's lena.png: here an MNIST digit)")
+    from matplotlib.image import imread, imsave
+
     (x_train, t_train), _ = data.load_mnist_subset(normalize=False, flatten=False)
+    path = args.out / "mnist_digit.png"
+    imsave(path, x_train[0, 0], cmap="gray")  # the image file to read, made here
+    print(f"  [image written: {path}, the first training digit of the subset]")
+    img = imread(path)  # as the book: img = imread('lena.png')
+    print(f"img = imread({path.name!r}): shape {img.shape}, dtype {img.dtype} (RGBA in [0, 1])")
     fig, ax = plt.subplots(figsize=(4, 4.3))
-    ax.imshow(x_train[0, 0], cmap="gray")
-    ax.set_title(f"MNIST training image 0, label {t_train[0]}")
+    ax.imshow(img)
+    ax.set_title(f"imread('{path.name}'): training digit 0, label {t_train[0]}", fontsize=10)
     save(fig, args, "ch1_imshow.png")
 
 

@@ -1,20 +1,27 @@
 """Chapter 2: the perceptron, its logic gates, XOR's two layers, and the gates learned.
 
-A perceptron outputs 1 when w1*x1 + w2*x2 + b > 0, else 0: the step of a linear
-function (eq. 2.2). With the book's weights it is AND, NAND or OR; no single
-one is XOR, which needs two layers (section 2.5). The last part learns the
-same gates from their truth tables: a sigmoid unit (a perceptron with a
-smooth step) for AND, NAND and OR, a two-layer net for XOR, trained by
-gradient descent through minigrad's graph.
+A perceptron outputs 1 when w1*x1 + w2*x2 > θ, else 0 (eq. 2.1), or, with the
+bias b = -θ, when w1*x1 + w2*x2 + b > 0: the step of a linear function
+(eq. 2.2). With the book's weights it is AND, NAND or OR; no single one is
+XOR, which needs two layers (section 2.5). The perceptron and the XOR net are
+drawn as computational graphs with minigrad.viz (with Graphviz's `dot`
+installed; else their DOT source is written), the XOR one labelled with the
+book's naming: two layers of weights, three layers of units. The last part
+learns the same gates from their truth tables: a sigmoid unit (a perceptron
+with a smooth step) for AND, NAND and OR, a two-layer net for XOR, trained
+by gradient descent through minigrad's graph.
 
     python examples/ch2_perceptron.py [--out DIR] [--show]
 """
 
-import numpy as np
-from _common import parse, parser, save
+import shutil
 
+import numpy as np
+from _common import parse, parser, plot_path, save
+
+import minigrad as mg
 import minigrad.functional as F
-from minigrad import data, nn, optim
+from minigrad import data, nn, optim, viz
 
 # The book's weights and biases (sections 2.3.2-2.3.3): w1, w2, b.
 BOOK = {
@@ -22,6 +29,57 @@ BOOK = {
     "NAND": (-0.5, -0.5, 0.7),
     "OR": (0.5, 0.5, -0.2),
 }
+
+
+def and_threshold(x1, x2):
+    """Section 2.3.1's AND: compare the weighted sum with a threshold θ (eq. 2.1)."""
+    w1, w2, theta = 0.5, 0.5, 0.7
+    tmp = x1 * w1 + x2 * w2
+    return 0 if tmp <= theta else 1
+
+
+def and_bias(x1, x2):
+    """Section 2.3.3's AND: the same with the bias b = -θ (eq. 2.2)."""
+    x, w, b = np.array([x1, x2]), np.array([0.5, 0.5]), -0.7
+    return 0 if np.sum(w * x) + b <= 0 else 1
+
+
+class Perceptron(nn.Module):
+    """Perceptrons side by side as a module: y = step(x W + b), one column of W per unit."""
+
+    def __init__(self, W, b):
+        self.W = nn.Parameter(np.array(W, dtype=np.float64))  # parameters, so the graph records
+        self.b = nn.Parameter(np.array(b, dtype=np.float64))
+
+    def forward(self, x):
+        return F.step(F.linear(x, self.W, self.b))
+
+
+class XORNet(nn.Module):
+    """Section 2.5.2's XOR as two layers of weights: (NAND, OR), then AND."""
+
+    def __init__(self):
+        columns = [BOOK["NAND"], BOOK["OR"]]
+        self.layer1 = Perceptron([[c[0] for c in columns], [c[1] for c in columns]],
+                                 [c[2] for c in columns])  # fmt: skip
+        self.layer2 = Perceptron([[BOOK["AND"][0]], [BOOK["AND"][1]]], [BOOK["AND"][2]])
+
+    def forward(self, x):
+        s = self.layer1(x)
+        s.name = "s: layer 1 (NAND, OR)"
+        y = self.layer2(s)
+        y.name = "y: layer 2 (AND)"
+        return y
+
+
+def draw_graph(args, name, y, model, label):
+    """Render y's graph with minigrad.viz, titled `label`; DOT source if `dot` is missing."""
+    dot = viz.to_dot(y, modules=model, show_data=True, rankdir="LR")
+    dot.attr(label=label, labelloc="t", fontsize="12")
+    if shutil.which("dot") is None:
+        print("  (Graphviz's dot is not installed: writing the DOT source instead)")
+        name = name.replace(".png", ".dot")
+    viz.render(dot, path=plot_path(args, name))
 
 
 def perceptron(w1, w2, b):
@@ -70,6 +128,34 @@ def main():
     x, w, b = np.array([0, 1]), np.array([0.5, 0.5]), -0.7
     print(f"w * x = {w * x}, np.sum(w * x) = {np.sum(w * x)}")
     print(f"np.sum(w * x) + b = {float(np.sum(w * x) + b)!r} (about -0.2: below 0, so 0)")
+
+    print("\n== 2.3.1 / 2.3.3 AND with a threshold θ = 0.7, and with a bias b = -θ = -0.7")
+    print("x1 x2 | θ form: x1 w1 + x2 w2 > θ | bias form: x1 w1 + x2 w2 + b > 0")
+    for x1, x2 in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        print(f" {x1}  {x2} | {and_threshold(x1, x2):>25} | {and_bias(x1, x2):>34}")
+        assert and_threshold(x1, x2) == and_bias(x1, x2)
+
+    print("\n== 2.3 / 2.5 The perceptron and the XOR net as computational graphs")
+    x = mg.Tensor(data.gate("AND")[0], name="x: inputs (x1, x2)")
+    gate_and = Perceptron([[BOOK["AND"][0]], [BOOK["AND"][1]]], [BOOK["AND"][2]])
+    y = gate_and(x)
+    y.name = "y: AND"
+    draw_graph(args, "ch2_perceptron_graph.png", y, gate_and,
+               "A perceptron: y = step(x W + b), here AND on its four inputs")  # fmt: skip
+    x = mg.Tensor(data.gate("XOR")[0], name="x: layer 0 (inputs)")
+    xor_net = XORNet()
+    y = xor_net(x)
+    print(f"the XOR net's graph: outputs {np.asarray(y).ravel().astype(int)} on 00, 10, 01, 11")
+    draw_graph(
+        args, "ch2_xor_graph.png", y, xor_net,
+        "XOR = AND(NAND, OR). The book calls it a 2-layer perceptron: it counts the layers\n"
+        "of weights (layer1, layer2). Counting the layers of units (x, s, y: layers 0, 1, 2)\n"
+        "some call it a 3-layer perceptron. Same network, two names.",
+    )  # fmt: skip
+    print(
+        "naming: 2 layers of weights (layer1.W, layer2.W) between 3 layers of units "
+        "(x, s, y): the book's '2-layer perceptron', which some call 3-layer"
+    )
 
     print("\n== 2.3 / 2.5 Truth tables with the book's weights (Tables 2-2 to 2-5)")
     x, _ = data.gate("AND")  # the four inputs 00, 10, 01, 11

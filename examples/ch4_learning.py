@@ -1,10 +1,14 @@
 """Chapter 4: learning from data with loss functions and gradients.
 
-4.2 the losses, 4.3 numerical differentiation, 4.4 gradients and gradient
-descent (numerically, as the book computes them, and by backprop next to
-them), the simple net's dW, and 4.5 the two-layer net on MNIST: numerical
-gradients against backprop (they agree; backprop is thousands of times
-faster), then the book's training run with its learning curves.
+4.2 the losses, and why neither accuracy nor a step activation can be learned
+from (their gradient, by backprop, is zero almost everywhere; sigmoid's is
+not), 4.3 numerical differentiation, 4.4 gradients and gradient descent
+(numerically, as the book computes them, and by backprop next to them), a
+saddle point and a plateau that stop or slow it, gradient ascent, the
+simple net's dW, and 4.5 the two-layer net on MNIST: numerical gradients
+against backprop (they agree; backprop is thousands of times faster), then
+the book's training run with its learning curves, and a mini-batch's loss
+next to the whole training set's.
 
 Everything is in float64, like the book's NumPy code. Without --full the
 training uses the 5,000/1,000-image MNIST subset embedded in minigrad; with
@@ -18,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import SHARED, load_full_mnist, median_time, parse, parser, plot_path
+from _common import SHARED, load_full_mnist, median_time, parse, parser, plot_path, save
 
 import minigrad as mg
 import minigrad.functional as F
@@ -53,6 +57,44 @@ def minibatch(x_train, t_train, net, rng):
         f"{F.cross_entropy_error(y, t_batch).item():.6f}, as one-hot rows: "
         f"{F.cross_entropy_error(y, np.eye(10)[t_batch]).item():.6f}"
     )
+
+
+class Step(nn.Module):
+    """The perceptron's step as an activation module (for the comparison in 4.2.5)."""
+
+    def forward(self, x):
+        return F.step(x)
+
+
+def why_a_loss(x_train, t_train):
+    """Section 4.2.5: accuracy, and a step activation, give backprop nothing to follow."""
+    print("\n== 4.2.5 Why not accuracy as the loss, and why not a step: gradients by backprop")
+    x, t = x_train[:100], t_train[:100]
+    rng = np.random.default_rng(0)
+    W = mg.Tensor(0.01 * rng.standard_normal((784, 10)), requires_grad=True)
+    scores = x @ W
+    # Accuracy written with ops: a sample counts when its label's score beats every other.
+    others = scores - 1e9 * np.eye(10)[t]  # the label's own score pushed out of the max
+    accuracy = F.step(scores[np.arange(len(t)), t] - others.max(axis=1)).mean()
+    (g_acc,) = mg.grad(accuracy, W)
+    (g_loss,) = mg.grad(F.softmax_cross_entropy(x @ W, t), W)
+    print(
+        f"a linear classifier on 100 images: accuracy {accuracy.item():.2f}, "
+        f"max |d accuracy / dW| = {np.abs(g_acc.data).max()}; "
+        f"cross-entropy's max |dL/dW| = {np.abs(g_loss.data).max():.3g}"
+    )
+    print(
+        "  (a small change of W changes no prediction, so accuracy stays put: its gradient is 0\n"
+        "   almost everywhere, and where a prediction flips it jumps; the loss moves smoothly)"
+    )
+    for name, activation in (("step", Step()), ("sigmoid", nn.Sigmoid())):
+        net = nn.TwoLayerNet(784, 50, 10, weight_init_std=0.01, activation=activation, rng=0)
+        net.loss(x, t).backward()
+        print(
+            f"hidden activation {name:>7}: max |dL/dW1| = {np.abs(net.W1.grad.data).max():.3g}, "
+            f"max |dL/dW2| = {np.abs(net.W2.grad.data).max():.3g}"
+        )
+    print("  (step' = 0: no gradient reaches W1, so the first layer never learns)")
 
 
 def derivatives(args):
@@ -142,6 +184,65 @@ def gradients(args):
         path=plot_path(args, "ch4_descent_path.png"),
         show=args.show,
     )
+
+
+def saddle_and_plateau(args):
+    """Section 4.4.1's warning: a saddle point can stop gradient descent, a plateau slow it."""
+    print("\n== 4.4.1 A saddle point and a plateau: f(x0, x1) = tanh(x0)^2 + (x1^2 - 1)^2")
+    print(
+        "   minima at (0, 1) and (0, -1), f = 0; a saddle point at (0, 0), f = 1; flat for large |x0|"
+    )
+
+    def f(x):
+        return F.tanh(x[0]) ** 2 + (x[1] ** 2 - 1) ** 2
+
+    starts = {
+        "(2, 0), on the ridge": [2.0, 0.0],
+        "(2, 0.001), just off it": [2.0, 0.001],
+        "(3.5, 0.5), on the plateau": [3.5, 0.5],
+    }
+    steps, lr = 200, 0.1
+    paths = {}
+    for label, start in starts.items():
+        _, path = optim.gradient_descent(f, np.array(start), lr=lr, step_num=steps, history=True)
+        values = [f(mg.Tensor(p)).item() for p in path]
+        reached = next((i for i, v in enumerate(values) if v < 0.01), None)
+        paths[label] = path
+        print(
+            f"from {label}: after {steps} steps at ({path[-1][0]:.4f}, {path[-1][1]:.4f}), "
+            f"f = {values[-1]:.4f}; "
+            + (f"f < 0.01 after {reached} steps" if reached is not None else "never f < 0.01")
+        )
+    print(
+        "  (on the ridge the gradient never points off it: stuck at the saddle, where it is 0;\n"
+        "   just off it, escaping takes dozens of steps; on the plateau tanh' is about 0.004:\n"
+        "   200 steps move x0 by less than 0.2)"
+    )
+    import matplotlib.pyplot as plt
+
+    g0, g1 = np.linspace(-1.0, 4.0, 300), np.linspace(-1.6, 1.6, 200)
+    xx = np.stack(np.meshgrid(g0, g1))
+    fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    contours = ax.contour(g0, g1, np.asarray(f(xx)), levels=[0.05, 0.2, 0.5, 0.9, 1.1, 2, 4],
+                          colors="#bbbbbb", linewidths=0.8)  # fmt: skip
+    ax.clabel(contours, fontsize=7)
+    for (label, path), colour in zip(paths.items(), ("#c44e52", "#4c72b0", "#55a868"), strict=True):
+        ax.plot(path[:, 0], path[:, 1], ".-", ms=3, lw=1, color=colour, label=f"from {label}")
+        ax.plot(*path[-1], "*", ms=12, color=colour)
+    ax.plot(0, 0, "kx", ms=9, mew=2, label="saddle point (0, 0)")
+    ax.set(xlabel="$x_0$", ylabel="$x_1$", title=f"Gradient descent, lr {lr}, {steps} steps "
+           "(stars: where each ends)")  # fmt: skip
+    ax.legend(loc="lower right", fontsize=8)
+    save(fig, args, "ch4_saddle_plateau.png")
+
+    print("\n== Gradient ascent, in one line: descend on -g to climb g")
+    print("   g(x) = -(x0^2 + x1^2), largest at (0, 0):")
+
+    def g(x):
+        return -function_2(x)
+
+    top = optim.gradient_descent(lambda x: -g(x), np.array([-3.0, 4.0]), lr=0.1, step_num=100)
+    print(f"   optim.gradient_descent(lambda x: -g(x), [-3.0, 4.0], lr=0.1, step_num=100) -> {top}")
 
 
 def simple_net():
@@ -237,6 +338,16 @@ def train(args, x_train, t_train, x_test, t_test):
         f"{iters:,} iterations in {time.perf_counter() - start:.1f} s; final test accuracy "
         f"{history['test acc'][-1]:.4f}"
     )
+    print("\n== 4.2.3 A mini-batch's loss estimates the whole set's (the trained net)")
+    with mg.no_grad():
+        whole = net.loss(x_train, t_train).item()
+        batches = [net.loss(x_train[b], t_train[b]).item()
+                   for b in (rng.choice(len(x_train), batch_size) for _ in range(5))]  # fmt: skip
+    print(f"loss on all {len(x_train):,} training images: {whole:.4f}")
+    print(
+        f"on 5 random batches of {batch_size}: {', '.join(f'{v:.4f}' for v in batches)}; "
+        f"mean {np.mean(batches):.4f}, spread (std) {np.std(batches):.4f}"
+    )
     viz.plot_history(
         history,
         title=f"Training the two-layer net on {len(x_train):,} MNIST images (Figs. 4-11, 4-12)",
@@ -263,8 +374,10 @@ def main():
         (x_train, t_train), (x_test, t_test) = data.load_mnist_subset()
     net = nn.TwoLayerNet(784, 50, 10, weight_init_std=0.01, rng=0)
     minibatch(x_train, t_train, net, np.random.default_rng(0))
+    why_a_loss(x_train, t_train)
     derivatives(args)
     gradients(args)
+    saddle_and_plateau(args)
     simple_net()
     numerical_vs_backprop(net, x_train[:3], t_train[:3], args.fast)
     train(args, x_train, t_train, x_test, t_test)

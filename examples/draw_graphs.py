@@ -7,7 +7,8 @@ docs/two_layer_net.svg   the book's two-layer net (784-50-10, sigmoid) on one
 docs/activations.png     sigmoid, step and ReLU (chapter 3)
 docs/gradient_field.png  -grad of x0^2 + x1^2 from backprop (figure 4-9)
 docs/descent_path.png    gradient descent on the same function (figure 4-10)
-docs/training_curves.png the two-layer net trained on the embedded MNIST subset
+docs/training_curves.png `minigrad train`'s default run (the two-layer net, 50
+                         epochs on the embedded MNIST subset)
 docs/predictions.png     test digits with the trained net's answers
 docs/spiral.png          an MLP's decision regions on the spiral set
 
@@ -24,7 +25,7 @@ import numpy as np
 import minigrad.functional as F
 from minigrad import data, nn, optim, viz
 from minigrad.engine import Tensor, no_grad
-from minigrad.train import fit
+from minigrad.train import DEFAULT_EPOCHS, DEFAULT_LR, fit
 
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs")
 _out_dir = DOCS  # set by --out
@@ -64,21 +65,25 @@ def book_plots() -> None:
 
 
 def train_on_mnist(train: tuple, test: tuple) -> None:
+    """The run `minigrad train` makes with no options, which the README describes."""
     (x_train, t_train), (x_test, t_test) = train, test
-    net = nn.TwoLayerNet(784, 50, 10, rng=0)
+    net = nn.MLP([784, 50, 10], "sigmoid", "book", rng=0)
     loader = data.DataLoader(data.TensorDataset(x_train, t_train), 100, shuffle=True, generator=0)
+    lr = DEFAULT_LR["sgd"]
     history = fit(
         net,
-        optim.SGD(net.parameters(), lr=0.5),
+        optim.SGD(net.parameters(), lr=lr),
         loader,
-        epochs=15,
+        epochs=DEFAULT_EPOCHS,
         eval_sets={"train": train, "test": test},
         progress=False,
     )
     viz.plot_history(
-        history, title="two-layer net on 5,000 MNIST images (SGD, lr 0.5, batch 100)",
+        history,
+        title=f"minigrad train: 784-50-10 sigmoid on 5,000 MNIST images, SGD lr {lr:g}, "
+        f"batch 100, {DEFAULT_EPOCHS} epochs",
         path=out("training_curves.png"),
-    )  # fmt: skip
+    )
     with no_grad():
         predictions = net(Tensor(x_test[:30])).data.argmax(axis=1)
     viz.show_images(

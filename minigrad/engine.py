@@ -24,10 +24,9 @@ import inspect
 import itertools
 import os
 import sys
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from heapq import heappop, heappush
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -37,9 +36,9 @@ TensorLike = Any  # a Tensor, an ndarray, or a Python number / nested list
 class _State:
     grad_enabled = True
     anomaly = False
-    tracing = False  # Replay is recording: its inputs require grad only so ops record them
     default_dtype: type = np.float32
     last_change = -1  # the node count when an array was last changed in place (mark_changed)
+    sweeps = 0  # backward sweeps run so far (sweep_count)
 
 
 def set_default_dtype(dtype: Any) -> None:
@@ -234,7 +233,7 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
         return y
     out = _wrap(y if type(y) is np.ndarray else np.asarray(y))
     if record and _State.grad_enabled:
-        if op_.without_vjp and not _State.tracing:
+        if op_.without_vjp:
             _refuse_grad(op_, args)
         out._requires_grad = True
         out._node = Node(op_, args, arrays, attrs, saved)
@@ -243,14 +242,26 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
     return out
 
 
+class NoGradientError(RuntimeError):
+    """An input that requires grad went where its op has no gradient (labels, a condition).
+
+    `tensor` is that input, so code that made it can tell which one it was.
+    """
+
+    def __init__(self, message: str, tensor: Tensor) -> None:
+        super().__init__(message)
+        self.tensor = tensor
+
+
 def _refuse_grad(op_: Op, args: tuple) -> None:
     """Stop now, not at backward, if an input the op has no gradient for requires grad."""
     for i in op_.without_vjp:
         if i < len(args) and isinstance(args[i], Tensor) and args[i]._requires_grad:
             name = list(_signature(op_.forward).parameters)[i]
-            raise RuntimeError(
+            raise NoGradientError(
                 f"{op_.name} has no gradient for its input {i} ({name}), but that tensor "
-                f"requires grad; pass {name} as an array, or as {name}.detach()"
+                f"requires grad; pass {name} as an array, or as {name}.detach()",
+                args[i],
             )
 
 
@@ -268,13 +279,17 @@ def _signature(fn: Callable) -> inspect.Signature:
 
 
 class Node:
-    """What one recorded op keeps for backward. `inputs` is None once freed.
+    """What one recorded op keeps for backward: the op, its inputs and attributes.
 
-    `arrays` are the inputs as the forward got them (tensors unwrapped), for
-    the VJPs; `seq` counts up over all nodes, so a node's inputs come before it.
+    `inputs` are the op's arguments as given (tensors, arrays, numbers);
+    `arrays` the same with tensors unwrapped, as the forward got them and the
+    VJPs get them; `saved` is the forward's extra work (see `op`). `seq`
+    counts up over all nodes, so a node's inputs come before it. Backward
+    without `retain_graph` sets `inputs`, `arrays` and `saved` to None: the
+    graph's memory is freed, the node itself stays on its output.
     """
 
-    __slots__ = ("op", "inputs", "arrays", "attrs", "saved", "seq", "where", "outline")
+    __slots__ = ("op", "inputs", "arrays", "attrs", "saved", "seq", "where")
 
     def __init__(
         self, op_: Op, inputs: tuple, arrays: list, attrs: dict, saved: Any = None
@@ -283,72 +298,14 @@ class Node:
         self.attrs, self.saved = attrs, saved
         self.seq = next(_node_count)
         self.where = _user_line() if _State.anomaly else None
-        self.outline: tuple | None = None
 
-    def release(self, out: Tensor, data_refs: dict[int, DataRef]) -> None:
-        """Free the saved inputs, keeping an outline of the graph so it can still be drawn.
-
-        The outline is (output shape, output dtype, output name, inputs, a weak
-        reference to the output, drawn as itself while the user holds it), holding
-        no arrays: a non-leaf input is remembered as its node, a trainable leaf by
-        a weak reference (its owner keeps it alive), a data tensor as a `DataRef`,
-        and an array constant as a zero-byte stand-in of the same shape and dtype
-        (tiny constants are kept). `data_refs` is shared by the nodes one backward
-        frees, so a data tensor that feeds several of them keeps one `DataRef`.
-        """
-        inputs = []  # a loop, not a comprehension: this runs once per node per step
-        for x in self.inputs:
-            if isinstance(x, Tensor):
-                if x._node is not None:
-                    x = x._node
-                elif x._requires_grad:
-                    x = _ref(x)
-                else:
-                    x = _data_ref(x, data_refs)
-            elif isinstance(x, np.ndarray) and x.size > _KEPT_CONSTANT_SIZE:
-                x = _zero_bytes(x)
-            inputs.append(x)
-        data = out.data
-        self.outline = (data.shape, data.dtype, out.name, tuple(inputs), _ref(out))
-        self.inputs = self.arrays = self.saved = None
+    @property
+    def freed(self) -> bool:
+        """Whether backward has released what this node kept."""
+        return self.inputs is None
 
 
 _node_count = itertools.count()
-_ref = weakref.ref
-
-
-class DataRef(NamedTuple):
-    """A data tensor in a freed node's outline: drawn as itself while it lives, and
-    after that as `stand_in`, a zero-byte tensor of its name, shape and dtype."""
-
-    tensor: weakref.ref
-    stand_in: Tensor
-
-
-def _data_ref(x: Tensor, data_refs: dict[int, DataRef]) -> DataRef:
-    # By id: x is alive until this backward releases every node that uses it.
-    ref = data_refs.get(id(x))
-    if ref is None:
-        stand_in = _wrap(_zero_bytes(x.data))
-        stand_in.name = x.name
-        ref = data_refs[id(x)] = DataRef(_ref(x), stand_in)
-    return ref
-
-
-_KEPT_CONSTANT_SIZE = 8  # smaller array constants stay in the outline: a drawing shows them
-_ZEROS = bytes(16)
-
-
-def _zero_bytes(a: np.ndarray) -> np.ndarray:
-    """A read-only array of zeros with a's shape and dtype that owns no memory."""
-    if a.dtype.itemsize > len(_ZEROS) or a.dtype.hasobject:
-        return np.zeros((0,), a.dtype)  # no such constants in practice; keep only the dtype
-    return _zero_bytes_of(a.shape, a.dtype)
-
-
-@functools.lru_cache(maxsize=1024)  # shared: a batch's shape repeats every step
-def _zero_bytes_of(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    return np.ndarray(shape, dtype, _ZEROS, 0, (0,) * len(shape))
 
 
 # ---------------------------------------------------------------- Tensor
@@ -465,6 +422,28 @@ class Tensor:
 
     def item(self) -> float:
         return self.data.item()
+
+    # --- what a NumPy or PyTorch user reaches for first
+    def tolist(self) -> Any:
+        """The values as (nested) Python lists of numbers, as `ndarray.tolist()`."""
+        return self.data.tolist()
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Any:
+        """Indices of the maxima along `axis` (NumPy's name; None: into the flattened tensor).
+
+        A plain NumPy integer array (or integer for axis=None), as comparisons give
+        plain arrays: an index has no gradient.
+        """
+        return self.data.argmax(axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Any:
+        """Indices of the minima along `axis`; a plain NumPy array, as `argmax`."""
+        return self.data.argmin(axis=axis, keepdims=keepdims)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set `requires_grad` in place and return this tensor, as PyTorch's method does."""
+        self.requires_grad = requires_grad
+        return self
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
@@ -661,30 +640,6 @@ _FREED = (
 )
 
 
-def _toposort(roots: list[Tensor]) -> list[Tensor]:
-    """Non-leaf tensors reachable from roots, each before its inputs (no recursion)."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack = [(r, False) for r in roots if r._node is not None]
-    while stack:
-        t, expanded = stack.pop()
-        if expanded:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        inputs = t._node.inputs
-        if inputs is None:
-            raise RuntimeError(_FREED)
-        for x in inputs:
-            if isinstance(x, Tensor) and x._node is not None and id(x) not in seen:
-                stack.append((x, False))
-    order.reverse()
-    return order
-
-
 @functools.cache
 def _ones(shape: tuple, dtype: np.dtype) -> np.ndarray:
     """A shared read-only seed of ones (no VJP writes to its upstream gradient)."""
@@ -708,34 +663,37 @@ def _seed(root: Tensor, grad: TensorLike | None) -> np.ndarray:
     return seed
 
 
-def _store_grad(t: Tensor, g: Any, create_graph: bool, taken: set[int]) -> None:
-    """Accumulate `g` into `t.grad` (a leaf, or a non-leaf that called retain_grad).
+def accumulate_grad(t: Tensor, g: Any, create_graph: bool, taken: set[int]) -> None:
+    """Add the gradient `g` into `t.grad`, as backward does for a leaf (or a retained non-leaf).
 
-    `taken` holds the arrays already in a `.grad` from this backward, by id.
+    `taken` holds, by id, the arrays already given to a `.grad` in this sweep
+    (see `claim`); `create_graph` says whether `g` is a recorded tensor.
     """
     if t.grad is not None:
         # asarray: NumPy adds two 0-d arrays into a scalar, which in-place updates cannot change
         t.grad = t.grad + g if create_graph else _wrap(np.asarray(t.grad.data + g))
     elif create_graph:  # a recorded copy (g * 1) where a plain one would cut the graph
-        t.grad = g if _claim(unwrap(g), taken) else g * 1
+        t.grad = g if claim(unwrap(g), taken) else g * 1
     else:
         t.grad = _wrap(_own(g, taken))
 
 
 def _own(g: np.ndarray, taken: set[int]) -> np.ndarray:
     """g, or a copy of it if it is read-only or its memory is already another gradient's."""
-    return g if _claim(g, taken) else np.array(g)
+    return g if claim(g, taken) else np.array(g)
 
 
-def _claim(g: np.ndarray, taken: set[int]) -> bool:
-    """Whether g can be a `.grad` as it is: writable, and sharing no memory with another.
+def claim(g: np.ndarray, taken: set[int]) -> bool:
+    """Whether g may become a `.grad` as it is, which then claims its memory in `taken`.
 
-    `add` hands one array to both its inputs, and `reshape` a view of its
-    upstream gradient; without a copy, scaling one `.grad` in place (clipping
-    by hand) would change another.
+    The engine's one rule for owning gradient memory: g must be writable (not
+    a broadcast view or a NumPy scalar) and share no memory with an array
+    already claimed. `add` hands one array to both its inputs, and `reshape`
+    a view of its upstream gradient; without this rule, scaling one `.grad` in
+    place (clipping by hand) would change another.
     """
     base = g if g.base is None else g.base  # a view's base is the array that owns the memory
-    if not g.flags.writeable or id(base) in taken:  # read-only: a broadcast view, a NumPy scalar
+    if not g.flags.writeable or id(base) in taken:
         return False
     taken.add(id(base))
     return True
@@ -755,17 +713,11 @@ def _backprop(
     That needs no separate topological sort and no recursion. Leaf gradients
     are written at the end, so an error part-way leaves every `.grad` as it was.
     """
-    if _State.tracing:
-        raise TypeError(
-            "Replay cannot trace a step that takes a gradient inside it (backward or grad): "
-            "the gradient rules compute masks in NumPy, which a replay would freeze; "
-            "run such a step in eager mode"
-        )
+    _State.sweeps += 1
     retain_graph = retain_graph or create_graph  # the new graph refers to the old one
     pending: dict[int, Any] = {}  # gradient flowing into each non-leaf, summed over its uses
     queue: list[tuple[int, Tensor]] = []  # (-seq, tensor): a heap, newest node first
     leaves: dict[int, list] = {}  # id -> [leaf, gradient summed over its uses]
-    data_refs: dict[int, DataRef] = {}  # for Node.release: one per data tensor
     taken: set[int] = set()  # arrays already given to a .grad (see _own)
     targets = {id(t) for t in wanted} if wanted is not None else None
 
@@ -777,7 +729,7 @@ def _backprop(
             seed = _seed(root, g)  # for a tensor g under create_graph: checks its shape only
             if create_graph:
                 seed = g if isinstance(g, Tensor) else _wrap(seed)
-                _claim(seed.data, taken)  # the caller's tensor: a leaf's .grad gets a copy
+                claim(seed.data, taken)  # the caller's tensor: a leaf's .grad gets a copy
             _deliver(root, seed, pending, queue, leaves, targets)
 
         while queue:
@@ -792,7 +744,7 @@ def _backprop(
                 if id(t) in targets:
                     leaves[id(t)] = [t, g]
             elif t._retain_grad:
-                _store_grad(t, g, create_graph, taken)
+                accumulate_grad(t, g, create_graph, taken)
             attrs = node.attrs if node.saved is None else {**node.attrs, "saved": node.saved}
             args, y = (inputs, t) if create_graph else (node.arrays, t.data)
             vjps = node.op.vjps
@@ -816,12 +768,12 @@ def _backprop(
                 else:
                     _deliver(x, gx, pending, queue, leaves, targets)
             if not retain_graph:
-                node.release(t, data_refs)
+                node.inputs = node.arrays = node.saved = None
     finally:
         _State.grad_enabled = previous_mode
     if targets is None:
         for x, g in leaves.values():
-            _store_grad(x, g, create_graph, taken)
+            accumulate_grad(x, g, create_graph, taken)
         return None
     found = {id(x): g for x, g in leaves.values()}  # with targets, leaves holds only targets
     return [found.get(id(t)) for t in wanted]  # an input listed twice gets its gradient twice
@@ -842,6 +794,15 @@ def _deliver(
         entry[1] = entry[1] + g
     elif targets is None or id(x) in targets:
         leaves[id(x)] = [x, g]
+
+
+def sweep_count() -> int:
+    """How many backward sweeps (`backward()`, `grad()`) have run in this process.
+
+    A tool that runs user code, such as `Replay` tracing a step, tells from it
+    whether that code took a gradient.
+    """
+    return _State.sweeps
 
 
 def grad(

@@ -5,6 +5,15 @@ a sub-module, or a list or tuple of them (named `layers.0`, `layers.1`, ...),
 so assigning `self.fc = Linear(784, 50)` is all the registration there is.
 Weights follow the book's layout: `Linear` computes x W + b with W of shape
 (in, out).
+
+Dtype at the module boundary: a layer with weights converts a numeric input of
+another dtype to its weights' dtype, so a float64 NumPy batch (the book's
+arrays) into a float32 model runs in float32, as the model was made for, and
+a float32 batch into a float64 model runs in float64. NumPy's promotion would
+instead run a float32 model in float64 without a word, at twice the memory and
+time. The conversion is an op (`F.astype`), so an input that requires grad gets
+its gradient back in its own dtype. A new layer does the same with
+`_input_like(x, weight)`.
 """
 
 from __future__ import annotations
@@ -107,6 +116,17 @@ def _is_positive_int(n: Any) -> bool:
     return isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 1
 
 
+def _input_like(x: TensorLike, weight: Tensor) -> TensorLike:
+    """x in weight's dtype, if x is a numeric array or tensor of another dtype (see the
+    module docstring); anything else (a list, a number) is left to the op."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or dtype == weight.dtype or dtype.kind not in "biuf":
+        return x
+    if isinstance(x, Tensor):
+        return F.astype(x, weight.dtype)  # recorded: the gradient goes back in x's dtype
+    return np.asarray(x, dtype=weight.dtype)
+
+
 # ---------------------------------------------------------------- Module
 
 
@@ -128,6 +148,40 @@ class Module:
     """
 
     training: bool = True  # instances set their own with train()/eval()
+
+    def __repr__(self) -> str:
+        n = sum(p.size for p in self.parameters())
+        count = f"  # {n:,} parameter{'s' * (n != 1)}" if n else ""
+        return self._describe({id(self)}) + count
+
+    def _describe(self, path: set[int]) -> str:
+        """The structure, derived from the attributes: parameters by shape, plain settings
+        (numbers, strings) by value, sub-modules one per line and indented."""
+        settings = []
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                settings.append(f"{name}={value.shape}")
+            elif (
+                isinstance(value, bool | int | float | str)
+                and not name.startswith("_")
+                and name != "training"
+            ):
+                settings.append(f"{name}={value!r}")
+        children = []
+        for name, value in self._members():
+            if isinstance(value, Module):
+                # `path` holds the modules being described: a module that contains
+                # itself (directly or not) is named, not described forever.
+                inner = (
+                    f"{type(value).__name__}(...)"
+                    if id(value) in path
+                    else (value._describe(path | {id(value)}))
+                )
+                children.append(f"({name}): " + inner.replace("\n", "\n  "))
+        if not children:
+            return f"{type(self).__name__}({', '.join(settings)})"
+        lines = ([", ".join(settings)] if settings else []) + children
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         """Jupyter shows a module as the graph of its forward pass."""
@@ -314,7 +368,7 @@ class Linear(Module):
         self.b = Parameter(_zeros(out_features)) if bias else None
 
     def forward(self, x: TensorLike) -> Tensor:
-        return F.linear(x, self.W, self.b)
+        return F.linear(_input_like(x, self.W), self.W, self.b)
 
 
 class Sequential(Module):
@@ -425,6 +479,17 @@ class MLP(Sequential):
         init: str | float = "xavier",
         rng: Generator = None,
     ) -> None:
+        if isinstance(sizes, int | np.integer):  # PyTorch-style positional sizes
+            given = [sizes]
+            for arg in (activation, init, rng):
+                if not _is_positive_int(arg):
+                    break
+                given.append(arg)
+            raise TypeError(
+                f"nn.MLP takes the layer sizes as one list: nn.MLP({given}), not "
+                f"nn.MLP({', '.join(map(str, given))}); the arguments after it are "
+                "activation, init and rng"
+            )
         if len(sizes) < 2 or not all(_is_positive_int(n) for n in sizes):
             raise ValueError(f"MLP sizes must be at least two positive ints, got {sizes!r}")
         rng = np.random.default_rng(rng)
@@ -468,7 +533,8 @@ class TwoLayerNet(Module):
         self.activation = _activation(activation)
 
     def forward(self, x: TensorLike) -> Tensor:
-        return F.linear(self.activation(F.linear(x, self.W1, self.b1)), self.W2, self.b2)
+        h = self.activation(F.linear(_input_like(x, self.W1), self.W1, self.b1))
+        return F.linear(h, self.W2, self.b2)
 
     def predict(self, x: TensorLike) -> Tensor:
         return self(x)

@@ -8,7 +8,7 @@ rules are PyTorch's; a parameter whose grad is None is left alone.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,11 @@ class Optimizer:
             raise TypeError(
                 "an optimizer takes an iterable of tensors (model.parameters(), or [w] for one), "
                 "got a single Tensor"
+            )
+        if callable(getattr(params, "parameters", None)):  # a Module: PyTorch's habit, optim(model)
+            raise TypeError(
+                f"an optimizer takes the model's parameters, not the model: "
+                f"{type(self).__name__}(model.parameters(), ...)"
             )
         self.params = list(params)
         if not self.params:
@@ -59,7 +64,6 @@ class Optimizer:
     def lr(self, value: float) -> None:
         _check(lr=value)
         self._lr = float(value)  # a NumPy float64 would promote float32 updates to float64
-        self._lr_arrays: dict[np.dtype, np.ndarray] = {}  # lr as a 0-d array, by dtype (SGD)
 
     def zero_grad(self) -> None:
         """Drop every parameter's gradient (set it to None)."""
@@ -68,14 +72,7 @@ class Optimizer:
 
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
-        self._step([None if p.grad is None else p.grad.data for p in self.params], spare=())
-
-    def _step(self, grads: list[np.ndarray | None], spare: Container[int]) -> None:
-        """Update each parameter from its gradient array in `grads` (None: leave it alone).
-
-        The arrays at the positions in `spare` are the caller's to overwrite
-        (Replay's fused step); plain SGD then needs no temporary.
-        """
+        grads = [None if p.grad is None else p.grad.data for p in self.params]
         self._check_grads(grads)
         changed = []
         for p, g, state in zip(self.params, grads, self.state, strict=True):
@@ -144,30 +141,6 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum needs momentum > 0")
         self.momentum = float(momentum)
         self.nesterov = nesterov
-
-    def _step(self, grads: list[np.ndarray | None], spare: Container[int]) -> None:
-        if self.momentum or self.weight_decay:
-            super()._step(grads, spare)
-            return
-        # Plain SGD, the common case: no call per parameter, and lr as a 0-d array of each
-        # parameter's dtype (NumPy 2 converts a Python float again on every call).
-        self._check_grads(grads)
-        lrs = self._lr_arrays
-        changed = []
-        for k, (p, g) in enumerate(zip(self.params, grads, strict=True)):
-            if g is None:
-                continue
-            w = p.data
-            lr = lrs.get(w.dtype)
-            if lr is None:
-                lr = lrs[w.dtype] = np.array(self._lr, w.dtype)
-            if k in spare:  # g * lr is lr * g bit for bit, and scaling g in place saves a pass
-                g *= lr
-                w -= g
-            else:
-                w -= lr * g
-            changed.append(p)
-        mark_changed(changed)
 
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         if self.momentum:

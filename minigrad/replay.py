@@ -55,13 +55,14 @@ import numpy as np
 
 from minigrad import optim
 from minigrad.engine import (
+    Node,
+    NoGradientError,
     Tensor,
-    _ones,
-    _State,
-    _store_grad,
-    _toposort,
-    _wrap,
+    accumulate_grad,
+    claim,
     enable_grad,
+    mark_changed,
+    sweep_count,
 )
 
 
@@ -88,18 +89,8 @@ class Replay:
             )
         arrays = [np.asarray(a.data if isinstance(a, Tensor) else a) for a in example_inputs]
         self.shapes = [(a.shape, a.dtype) for a in arrays]
-        placeholders = [_wrap(a) for a in arrays]
-        for p in placeholders:
-            # So every op on an input is recorded (never backpropagated); labels are integers,
-            # which the public setter refuses.
-            p._requires_grad = True
-        tracing, _State.tracing = _State.tracing, True
-        try:
-            with enable_grad():
-                loss = fn(*placeholders)
-        finally:
-            _State.tracing = tracing
-        if not isinstance(loss, Tensor) or loss._node is None or loss.data.size != 1:
+        placeholders, loss = _trace(fn, arrays)
+        if not isinstance(loss, Tensor) or loss.creator is None or loss.data.size != 1:
             raise TypeError("Replay: fn must return a one-element Tensor computed by ops")
 
         slots: dict[int, int] = {id(p): k for k, p in enumerate(placeholders)}
@@ -130,9 +121,9 @@ class Replay:
         self._foreign_ops = False
         # In creation order, so that the backward below runs newest first, as backward()
         # does: a gradient summed from several uses is then added up in the same order.
-        for t in sorted(_toposort([loss]), key=lambda t: t._node.seq):
-            node = t._node
-            self._foreign_ops |= not node.op.forward.__module__.startswith(_OWN_OPS)
+        for t in _recorded(loss):
+            node = t.creator
+            self._foreign_ops |= not node.op.forward.__module__.startswith("minigrad.")
             ins = tuple(slot_of(x) for x in node.inputs)
             _check_not_escaped(tuple(node.attrs.values()), placeholders)
             back = tuple((node.op.vjps[i], s) for i, s in enumerate(ins) if needs_grad[s])
@@ -150,6 +141,8 @@ class Replay:
         # (slot, trainable leaf): the tensors whose .grad a call fills
         self.params = [(slot, x) for slot, x, _ in self._live if needs_grad[slot]]
         self._root = slots[id(loss)]
+        self._seed = np.ones(loss.shape, loss.dtype)
+        self._seed.flags.writeable = False  # no VJP writes into its upstream gradient
         self.optimizer = optimizer
         if optimizer is None:
             return
@@ -176,30 +169,29 @@ class Replay:
                 )
             env[k] = a
         for slot, x, traced in self._live:
-            if x._requires_grad is not traced:  # the trace decided who gets a gradient
+            if x.requires_grad is not traced:  # the trace decided who gets a gradient
                 raise RuntimeError(
                     f"Replay: a tensor of shape {x.shape} had requires_grad={traced} when traced "
                     f"and now has {not traced}; trace a new Replay after freezing or unfreezing"
                 )
             env[slot] = x.data
         inputs = []  # each node's input arrays, for its VJPs
-        works = {}  # saved work, by node index, of the ops that return some
+        saved = {}  # by node index, the saved work of the ops that return some
         for forward, saves, ins, out in self._nodes:
             args = [env[i] for i in ins]
             y = forward(*args)
             if saves:
-                y, works[len(inputs)] = y
+                y, saved[len(inputs)] = y
             inputs.append(args)
             env[out] = y if type(y) is np.ndarray else np.asarray(y)
 
-        loss = env[self._root]
         grads: list[Any] = [None] * len(env)
-        grads[self._root] = _ones(loss.shape, loss.dtype)
+        grads[self._root] = self._seed
         for k, out, back in self._backward:
             g = grads[out]
             if g is None:
                 continue
-            args, y, work = inputs[k], env[out], works.get(k)
+            args, y, work = inputs[k], env[out], saved.get(k)
             for vjp, i in back:
                 gx = vjp(g, y, *args) if work is None else vjp(g, y, *args, saved=work)
                 dtype = env[i].dtype
@@ -208,60 +200,143 @@ class Replay:
                 prev = grads[i]
                 grads[i] = gx if prev is None else prev + gx
             grads[out] = None  # used up: free it now, as backward() does
+        loss = env[self._root].item()
         if self.optimizer is not None:
-            self._fused_step(grads, env, works)
-            return loss.item()
+            self._fused_step(grads, env, saved)
+            return loss
         taken: set[int] = set()
         for slot, p in self.params:
             if grads[slot] is not None:
-                _store_grad(p, grads[slot], False, taken)
-        return loss.item()
+                accumulate_grad(p, grads[slot], False, taken)
+        return loss
 
-    def _fused_step(self, grads: list[Any], env: list[Any], works: dict[int, Any]) -> None:
+    def _fused_step(self, grads: list[Any], env: list[Any], saved: dict[int, Any]) -> None:
         """`opt.step(); opt.zero_grad()` on this call's gradients plus any `.grad` already
         there; trainable leaves the optimizer does not hold get their `.grad` as usual."""
         opt = self.optimizer
         step_grads = [None if p.grad is None else p.grad.data for p in opt.params]
         held = any(g is not None for g in step_grads)
-        if held:
-            opt._check_grads(step_grads)  # before adding: NumPy would broadcast a wrong shape
-        # A gradient may be overwritten only if it owns its memory and nothing else holds
-        # that memory: no other gradient (add gives its upstream gradient to both inputs, a
-        # transpose a view of it) and no value of this call (a user's VJP may return one).
-        # Values and saved work were made before any gradient, so they can only be it.
-        values: set[int] = set()
+        # Refuse, before anything changes, what would stop the update part-way.
+        for p, g in zip(opt.params, step_grads, strict=True):
+            if g is not None and g.shape != p.shape:  # NumPy would broadcast it into the sum
+                raise ValueError(
+                    f"a parameter of shape {p.shape} has a .grad of shape {g.shape}; "
+                    "a gradient must have its parameter's shape"
+                )
+        for slot, k, p in self._targets:
+            if k is not None and grads[slot] is not None and not p.data.flags.writeable:
+                raise ValueError(
+                    f"a parameter of shape {p.shape} holds a read-only array, which the "
+                    "update cannot change in place; give the parameter a copy (np.array(a))"
+                )
+        # Memory that is not ours to overwrite (see engine.claim): the .grads set by hand,
+        # and, when a user's VJP might have returned one as a gradient, the call's values.
+        taken = {id(g if g.base is None else g.base) for g in step_grads if g is not None}
         if self._foreign_ops:
-            values.update(map(id, env))
-            for work in works.values():
-                values.update(map(id, work) if isinstance(work, tuple) else (id(work),))
-        memory = [id(g if g.base is None else g.base) for slot, _, _ in self._targets
-                  if (g := grads[slot]) is not None]  # fmt: skip
-        spare = set()
-        taken: set[int] = set()
+            for value in (*env, *saved.values()):
+                for a in value if isinstance(value, tuple) else (value,):
+                    if isinstance(a, np.ndarray):
+                        taken.add(id(a if a.base is None else a.base))
         for slot, k, p in self._targets:
             g = grads[slot]
             if g is None:
                 continue
-            if k is None:
-                _store_grad(p, g, False, taken)
-            elif step_grads[k] is not None:
-                step_grads[k] = step_grads[k] + g  # a fresh array
-                spare.add(k)
+            if k is None:  # not the optimizer's: its .grad, before any gradient is scaled
+                accumulate_grad(p, g, False, taken)
             else:
-                step_grads[k] = g
-                if (
-                    g.base is None
-                    and g.flags.writeable
-                    and memory.count(id(g)) == 1
-                    and id(g) not in values
-                ):
-                    spare.add(k)
-        opt._step(step_grads, spare)
-        if held:  # else no parameter of the optimizer has a .grad
+                step_grads[k] = g if step_grads[k] is None else step_grads[k] + g
+        if _is_plain_sgd(opt):
+            _sgd_in_place(opt, step_grads, taken)
+        else:
+            for p, g in zip(opt.params, step_grads, strict=True):
+                if g is not None:
+                    p.grad = Tensor(g)
+            opt.step()
+            held = True
+        if held:
             opt.zero_grad()
 
 
-_OWN_OPS = "minigrad.functional."  # the package of minigrad's ops
+def _trace(fn: Callable[..., Tensor], arrays: list[np.ndarray]) -> tuple[list[Tensor], Any]:
+    """Run fn on placeholder tensors for the arrays, recording every op on them.
+
+    A float input requires grad so that every op on it is recorded, even an op
+    on the inputs alone (Replay never computes its gradient). An input that
+    meets an op where it has no gradient (one-hot labels, say) cannot require
+    grad: the trace runs again with that input as plain data. Integer and
+    boolean inputs (labels, indices, masks) are plain data from the start.
+    """
+    recorded = {k for k, a in enumerate(arrays) if a.dtype.kind == "f"}
+    while True:
+        placeholders = [Tensor(a, requires_grad=k in recorded) for k, a in enumerate(arrays)]
+        sweeps = sweep_count()
+        try:
+            with enable_grad():
+                loss = fn(*placeholders)
+        except NoGradientError as e:
+            k = next((k for k, p in enumerate(placeholders) if p is e.tensor), None)
+            if k is None:
+                raise TypeError(
+                    f"Replay: {e}. Here that value was computed from fn's inputs inside fn, "
+                    "which a replay cannot record; compute it outside fn and pass it as an input"
+                ) from None
+            recorded.discard(k)
+            continue
+        if sweep_count() != sweeps:
+            raise TypeError(
+                "Replay cannot trace a step that takes a gradient inside it (backward or grad): "
+                "the gradient rules compute masks in NumPy, which a replay would freeze; "
+                "run such a step in eager mode"
+            )
+        return placeholders, loss
+
+
+def _is_plain_sgd(opt: optim.Optimizer) -> bool:
+    return type(opt) is optim.SGD and not opt.momentum and not opt.weight_decay
+
+
+def _sgd_in_place(opt: optim.SGD, grads: list[np.ndarray | None], taken: set[int]) -> None:
+    """SGD's W <- W - lr g, scaling in place each gradient that no one else holds.
+
+    Hand-written NumPy does the same; it saves a temporary the size of the
+    weights. `g * lr` is `lr * g` bit for bit, so the result is `opt.step()`'s.
+    """
+    spare = [g is not None and claim(g, taken) for g in grads]
+    changed = []
+    # Shared gradients first: they must be read before a spare one that shares memory
+    # with them (a view, say) is scaled in place.
+    for scale_in_place in (False, True):
+        for p, g, own in zip(opt.params, grads, spare, strict=True):
+            if g is None or own is not scale_in_place:
+                continue
+            w = p.data
+            if own:
+                g *= np.asarray(opt.lr, w.dtype)
+                w -= g
+            else:
+                w -= opt.lr * g
+            changed.append(p)
+    mark_changed(changed)
+
+
+def _recorded(loss: Tensor) -> list[Tensor]:
+    """The tensors an op made on the way to loss, in the order the ops ran (no recursion)."""
+    found: dict[int, Tensor] = {}
+    stack = [loss]
+    while stack:
+        t = stack.pop()
+        if id(t) in found:  # reached again through another consumer
+            continue
+        node: Node = t.creator
+        if node.freed:
+            raise RuntimeError(
+                "Replay: part of fn's graph was freed by a backward; trace fn without it"
+            )
+        found[id(t)] = t
+        for x in node.inputs:
+            if isinstance(x, Tensor) and x.creator is not None and id(x) not in found:
+                stack.append(x)
+    return sorted(found.values(), key=lambda t: t.creator.seq)
 
 
 def _bind(fn: Callable, attrs: dict) -> Callable:

@@ -56,8 +56,7 @@ def evaluate(model: nn.Module, x: np.ndarray, t: np.ndarray, batch_size: int = 1
     Every module's mode is restored afterwards, a Dropout the user froze included.
     """
     _check_set("x", x, t)
-    if not nn._is_positive_int(batch_size):
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    _check_positive_int("batch_size", batch_size)
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     correct = 0.0
@@ -70,6 +69,11 @@ def evaluate(model: nn.Module, x: np.ndarray, t: np.ndarray, batch_size: int = 1
         for m, training in modes:
             m.training = training
     return correct / len(x)
+
+
+def _check_positive_int(name: str, n: Any) -> None:
+    if not (isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 1):
+        raise ValueError(f"{name} must be an int >= 1, got {n!r}")
 
 
 def _check_set(name: str, x: Any, t: Any) -> None:
@@ -100,10 +104,10 @@ def fit(
     with the running loss and prints a line per epoch. A loss that is not
     finite stops training with FloatingPointError: the weights are lost to it.
     """
-    if iters is None and not nn._is_positive_int(epochs):
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
-    if iters is not None and not nn._is_positive_int(iters):
-        raise ValueError(f"iters must be an int >= 1, got {iters!r}")
+    if iters is None:
+        _check_positive_int("epochs", epochs)
+    else:
+        _check_positive_int("iters", iters)
     steps_per_epoch = len(train_loader)
     if steps_per_epoch == 0:
         raise ValueError(
@@ -303,6 +307,24 @@ def _optimizer(name: str, params: Any, lr: float) -> optim.Optimizer:
     )
 
 
+def _summary(
+    args: argparse.Namespace, x_train: np.ndarray, x_test: np.ndarray, model: nn.Module, lr: float
+) -> str:
+    """One line on what is about to run: the data, the model and the optimizer."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    sizes = [linears[0].W.shape[0], *(m.W.shape[1] for m in linears)] if linears else []
+    shape = " " + "-".join(map(str, sizes)) if sizes else ""
+    n = sum(p.size for p in model.parameters())
+    count, unit = (args.iters, "step") if args.iters else (args.epochs, "epoch")
+    length = f"{count} {unit}{'s' * (count != 1)}"
+    return (
+        f"data {args.data}: {len(x_train):,} training and {len(x_test):,} test samples of "
+        f"{x_train.shape[1]} features; model {type(model).__name__}{shape} {args.activation}, "
+        f"{n:,} parameters; optimizer {args.optimizer}, lr {lr:g}, batch {args.batch_size}, "
+        f"{length}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """`minigrad train`: train, print the final accuracies, optionally save and plot."""
     start = time.perf_counter()
@@ -317,7 +339,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         (x_train, t_train), (x_test, t_test) = _load(args)
     except (OSError, data.CorruptFileError) as e:  # the message says which file and what to do
-        message = str(e).replace("pass data_dir=...", "pass --data-dir")  # the loader's words
+        message = (  # the loader's words are the library's; these are the command's
+            str(e)
+            .replace("pass data_dir=...", "pass --data-dir")
+            .replace("minigrad.data.load_mnist_subset()", "--data subset")
+        )
         print(f"minigrad train: error: {message}", file=sys.stderr)
         return 1
     empty = [name for name, x in (("training", x_train), ("test", x_test)) if len(x) == 0]
@@ -331,6 +357,8 @@ def run(args: argparse.Namespace) -> int:
     loader = data.DataLoader(
         data.TensorDataset(x_train, t_train), args.batch_size, shuffle=True, generator=args.seed
     )
+    if not args.quiet:
+        print(_summary(args, x_train, x_test, model, lr))
     try:
         # A diverging run overflows on its way to inf and NaN; fit's error says so once.
         with np.errstate(over="ignore", invalid="ignore"):

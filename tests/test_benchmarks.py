@@ -5,9 +5,14 @@ No timings are checked: only the structure of the reports, that the hand
 NumPy baseline computes the same step as minigrad, and dtypes.
 """
 
+import importlib.metadata
+import importlib.util
 import json
+import os
+import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +37,16 @@ WITHOUT_OTHERS = (
 
 
 def run_script(name: str, *args: str) -> str:
+    # One BLAS thread: no timing is checked, and on a busy machine a second thread that
+    # waits for a core taken by another job made the quick run many times slower.
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, "-c", WITHOUT_OTHERS, str(BENCH / name), *args],
         capture_output=True,
         text=True,
-        timeout=300,  # run.py --quick takes about 20 s on an idle 2-core machine
+        timeout=300,
         cwd=ROOT,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -45,25 +54,30 @@ def run_script(name: str, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    # The quick mode a user runs (about 20 s here), not just the tiny one.
+    # The quick mode a user runs, not just the tiny one; most of its time is the spinning
+    # pause between turns, which a test has no use for, so it is shortened.
     out = tmp_path_factory.mktemp("bench") / "out.json"
-    stdout = run_script("run.py", "--quick", "--data", "subset", "--json", str(out))
+    stdout = run_script("run.py", "--quick", "--pause", "5", "--data", "subset", "--json", str(out))
     return stdout, json.loads(out.read_text())
 
 
 def test_run_prints_the_tables(quick_run):
     stdout, _ = quick_run
     assert (
-        "| workload | hand NumPy f32 | hand NumPy f64 | hand NumPy f32, update after | minigrad |"
+        "| workload | hand NumPy f32 | hand NumPy f64 | hand NumPy f32, update after | minigrad "
+        "| minigrad, no nn | minigrad replay | minigrad replay, fused step | minigrad target | met |"
         in stdout
     )
     for w in workloads.WORKLOADS:
         assert f"| {w.title} |" in stdout
     for op in workloads.OP_NAMES:
         assert f"| {op} |" in stdout
+    assert "| case | NumPy us | minigrad us | minigrad overhead us |" in stdout
+    assert f"| {workloads.ADD_CASE} |" in stdout
     assert "PyTorch not installed: its column is skipped" in stdout
     assert "DeZero not installed: its column is skipped" in stdout
     assert "| PyTorch" not in stdout and "| DeZero" not in stdout
+    assert "5 ms pause between turns" in stdout  # --pause reaches the mode
 
 
 def test_run_json_structure(quick_run):
@@ -73,8 +87,8 @@ def test_run_json_structure(quick_run):
     assert [r["key"] for r in report["steps"]] == ["W1", "W2", "W3", "W4"]
     for r in report["steps"]:
         assert set(r["ms"]) == {
-            "hand_f32", "hand_f64", "hand_f32_after", "minigrad", "minigrad_replay",
-            "minigrad_fused",
+            "hand_f32", "hand_f64", "hand_f32_after", "minigrad", "minigrad_plain",
+            "minigrad_replay", "minigrad_fused",
         }  # fmt: skip
         hand = r["ms"]["hand_f32"]["median"]
         for stats in r["ms"].values():
@@ -82,9 +96,12 @@ def test_run_json_structure(quick_run):
             assert 0 < stats["q1"] <= stats["median"] <= stats["q3"] < 1e4 and stats["n"] >= 1
             assert stats["ratio"] == pytest.approx(stats["median"] / hand, rel=1e-9)
     assert [r["op"] for r in report["ops"]] == list(workloads.OP_NAMES)
-    for r in report["ops"]:
+    for r in [*report["ops"], report["add"]]:
         assert set(r["us"]) == {"numpy", "minigrad"}
         assert r["us"]["numpy"]["overhead"] == 0.0
+        mg_us = r["us"]["minigrad"]
+        assert mg_us["overhead"] == pytest.approx(mg_us["median"] - r["us"]["numpy"]["median"])
+    assert report["add"]["case"] == workloads.ADD_CASE
 
 
 def test_only_selects_workloads(tmp_path):
@@ -92,7 +109,17 @@ def test_only_selects_workloads(tmp_path):
     stdout = run_script("run.py", "--tiny", "--only", "W4", "--json", str(out))
     report = json.loads(out.read_text())
     assert [r["key"] for r in report["steps"]] == ["W4"] and report["ops"] == []
+    assert report["add"] is None
     assert "W5" not in stdout and "data:" not in stdout  # W4 needs no MNIST
+
+
+def test_only_runs_the_add_case_alone(tmp_path):
+    out = tmp_path / "w5b.json"
+    stdout = run_script("run.py", "--tiny", "--only", "w5b", "--json", str(out))
+    report = json.loads(out.read_text())
+    assert report["steps"] == [] and report["ops"] == []
+    assert report["add"]["case"] == workloads.ADD_CASE
+    assert "### W5b" in stdout and "### W5:" not in stdout
 
 
 def test_plot_writes_a_png(quick_run, tmp_path):
@@ -134,16 +161,24 @@ def small_workload(key):
     return w, workloads.make_batches(w, 3, data), workloads.make_weights(w.sizes)
 
 
-@pytest.mark.parametrize("key", ["W1", "W2"])
-def test_hand_numpy_computes_the_minigrad_step(key):
+STEPS_AND_PARAMETERS = {  # a minigrad step maker, and where its trained parameters are
+    "nn": (workloads.minigrad_step, lambda step: list(step.model.parameters())),
+    "no nn": (workloads.minigrad_plain_step, lambda step: step.params),
+}
+
+
+@pytest.mark.parametrize("form", STEPS_AND_PARAMETERS)
+@pytest.mark.parametrize("key", ["W1", "W2", "W4"])
+def test_hand_numpy_computes_the_minigrad_step(key, form):
     # The baseline is only fair if it does the same arithmetic: same losses, same updates.
+    make, parameters = STEPS_AND_PARAMETERS[form]
     w, batches, weights = small_workload(key)
     hand = HandMLP(weights, w.activation, np.float64)
-    step = workloads.minigrad_step(w, weights, batches)
+    step = make(w, weights, batches)
     for i, (x, t) in enumerate(batches):
         hand_loss = hand.step(x.astype(np.float64), t, workloads.LR)
         assert step(i).item() == pytest.approx(hand_loss, rel=1e-4)
-    params = [p.data for p in step.model.parameters()]
+    params = [p.data for p in parameters(step)]
     for got, want in zip(params, [a for pair in hand.params for a in pair], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
 
@@ -155,8 +190,10 @@ def test_every_implementation_gets_its_weights_on_a_cache_line(dtype):
     w, batches, weights = small_workload("W2")
     hand = HandMLP(weights, w.activation, dtype)
     model = workloads.minigrad_step(w, weights, batches).model
-    arrays = [a for pair in hand.params for a in pair] + [p.data for p in model.parameters()]
-    assert [a.ctypes.data % 64 for a in arrays] == [0] * 12
+    plain = workloads.minigrad_plain_step(w, weights, batches).params
+    arrays = [a for pair in hand.params for a in pair]
+    arrays += [p.data for p in [*model.parameters(), *plain]]
+    assert [a.ctypes.data % 64 for a in arrays] == [0] * 18
     for got, want in zip(hand.params, weights, strict=True):
         assert got[0].dtype == dtype
         np.testing.assert_array_equal(got[0], want[0].astype(dtype))
@@ -191,23 +228,69 @@ def test_replayed_and_fused_steps_train_as_the_eager_step(key):
             np.testing.assert_array_equal(got.data, want.data)
 
 
+MACHINE = dict(cpu="cpu", cores=2, python="3", numpy="2", minigrad="x",
+               blas={"library": "b", "version": "1"}, OPENBLAS_CORETYPE="unset",
+               OPENBLAS_L2_SIZE="unset")  # fmt: skip
+
+
 def test_the_met_column_names_the_modes_that_meet_the_target():
     import run
 
-    def row(key, eager, replay, fused):
-        ratios = {"hand_f32": 1.0, "minigrad": eager, "minigrad_replay": replay,
-                  "minigrad_fused": fused}  # fmt: skip
-        ms = {k: {"median": r, "ratio": r} for k, r in ratios.items()}
+    def row(key, *ratios):
+        keys = ("minigrad", "minigrad_plain", "minigrad_replay", "minigrad_fused")
+        ms = {k: {"median": r, "ratio": r} for k, r in zip(keys, ratios, strict=True)}
+        ms["hand_f32"] = {"median": 1.0, "ratio": 1.0}
         return {"key": key, "title": key, "target": 1.15, "ms": ms}
 
-    machine = dict(cpu="cpu", cores=2, python="3", numpy="2", minigrad="x",
-                   blas={"library": "b", "version": "1"}, OPENBLAS_CORETYPE="unset",
-                   OPENBLAS_L2_SIZE="unset")  # fmt: skip
-    ratios = {"A": (1.1, 1.2, 1.2), "B": (1.2, 1.1, 1.1), "C": (1.2, 1.2, 1.1), "D": (1.2,) * 3}
+    ratios = {
+        "A": (1.1, 1.1, 1.1, 1.15),
+        "B": (1.1, 1.2, 1.1, 1.1),
+        "C": (1.2, 1.2, 1.1, 1.1),
+        "D": (1.2, 1.2, 1.2, 1.1),
+        "E": (1.2,) * 4,
+    }
     steps = [row(key, *r) for key, r in ratios.items()]
-    report = {"machine": machine, "notes": [], "steps": steps, "ops": []}
-    met = [line.rsplit("|", 2)[1].strip() for line in run.markdown(report).splitlines()[-4:]]
-    assert met == ["yes", "replay, fused", "fused", "no"]
+    report = {"machine": MACHINE, "notes": [], "steps": steps, "ops": [], "add": None}
+    met = [line.rsplit("|", 2)[1].strip() for line in run.markdown(report).splitlines()[-5:]]
+    assert met == ["all", "eager, replay, fused", "replay, fused", "fused", "none"]
+
+
+def full_report() -> dict:
+    """A report as run.py makes it with PyTorch and DeZero installed (made-up figures)."""
+    import run
+
+    stats = {"median": 1.0, "ratio": 1.0, "overhead": 0.5}
+    steps = [
+        {
+            "key": w.key,
+            "title": w.title,
+            "target": w.target,
+            "ms": dict.fromkeys(run.COLUMNS, stats),
+        }
+        for w in workloads.WORKLOADS
+    ]
+    us = dict.fromkeys(["numpy", "minigrad", *run.OTHERS], stats)
+    ops = [{"op": name, "us": us} for name in workloads.OP_NAMES]
+    add = {"case": workloads.ADD_CASE, "us": us}
+    return {"machine": MACHINE, "notes": ["a note"], "steps": steps, "ops": ops, "add": add}
+
+
+def test_benchmarks_md_has_the_tables_run_prints():
+    # The lead pastes run.py's output into the results section: same headings and columns.
+    import run
+
+    def structure(lines: list[str]) -> list[str]:
+        """The subheadings and the tables' header rows."""
+        return [line for line in lines if re.match(r"### |\| (workload|op|case) \|", line)]
+
+    printed = run.markdown(full_report()).splitlines()
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    section = text.split("<!-- results: begin", 1)[1].split("<!-- results: end -->", 1)[0]
+    section = section.splitlines()
+    assert len(structure(printed)) == 6
+    assert structure(section) == structure(printed)
+    for title in [w.title for w in workloads.WORKLOADS] + [*workloads.OP_NAMES, workloads.ADD_CASE]:
+        assert any(line.startswith(f"| {title} |") for line in section), title
 
 
 def test_float32_stays_float32_through_a_training_step():
@@ -260,3 +343,35 @@ def test_compare_refuses_a_bad_revision_or_step_count(args, message):
         [sys.executable, str(BENCH / "compare.py"), *args], capture_output=True, text=True, cwd=ROOT
     )
     assert done.returncode == 2 and message in done.stderr
+
+
+def test_dezero_runs_when_importable_without_a_version(monkeypatch):
+    # From PYTHONPATH DeZero imports but has no distribution: run.py stopped with
+    # PackageNotFoundError. Whether its column runs must follow from the import alone.
+    fake = types.ModuleType("dezero")
+    fake.functions = types.ModuleType("dezero.functions")
+    monkeypatch.setitem(sys.modules, "dezero", fake)
+    monkeypatch.setitem(sys.modules, "dezero.functions", fake.functions)
+
+    def no_distribution(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", no_distribution)
+    found, note = workloads.dezero_available()
+    assert found is True and "version unknown" in note
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.0.13")
+    assert workloads.dezero_available() == (True, "DeZero 0.0.13")
+    monkeypatch.setitem(sys.modules, "dezero", None)  # not importable at all
+    assert workloads.dezero_available() == (False, "DeZero not installed: its column is skipped")
+
+
+def test_the_add_case_computes_the_sum_and_both_gradients():
+    # Every runner, twice: the second call must find the gradients reset, not accumulated.
+    installed = lambda name: importlib.util.find_spec(name) is not None  # noqa: E731
+    runners = workloads.add_case_runners(installed("torch"), installed("dezero"))
+    assert {"numpy", "minigrad"} <= set(runners)
+    for name, run in runners.items():
+        for _ in range(2):
+            got = [np.asarray(getattr(v, "data", v)) for v in run()]
+            assert [g.tolist() for g in got] == [[2.0], [1.25], [1.25]], name
+            assert all(g.dtype == np.float32 for g in got), name

@@ -7,6 +7,8 @@ import gzip
 import hashlib
 import http.server
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -29,12 +31,20 @@ from minigrad.data import (
 )
 from minigrad.engine import Tensor
 
-REAL_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
+# The full MNIST for the tests that need it: $MINIGRAD_TEST_MNIST names a directory with the
+# four IDX files (.gz or not); without it, ../shared/datasets/mnist beside the checkout.
+REAL_MNIST = Path(
+    os.environ.get("MINIGRAD_TEST_MNIST")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
+)
 needs_real_mnist = pytest.mark.skipif(
     not all(
-        (REAL_MNIST / f"{name}.gz").is_file() for pair in mnist.FILES.values() for name in pair
+        any((REAL_MNIST / f"{name}{ext}").is_file() for ext in (".gz", ""))
+        for pair in mnist.FILES.values()
+        for name in pair
     ),
-    reason=f"the MNIST files are not in {REAL_MNIST}",
+    reason=f"the MNIST files are not in {REAL_MNIST} (set MINIGRAD_TEST_MNIST to a directory "
+    "that holds them)",
 )
 
 # From the datasets README (and the MNIST web page).
@@ -280,6 +290,8 @@ def test_missing_files_message_lists_files_dirs_and_fixes(monkeypatch, tmp_path)
     with pytest.raises(FileNotFoundError, match="a_file \\(data_dir argument, not a directory\\)"):
         load_mnist(data_dir=tmp_path / "a_file", download=False)
     assert "MINIGRAD_DATA_DIR" in message and "data_dir=" in message
+    # Offline, the subset inside the package is the way out (the README named only load_mnist).
+    assert "Without them, minigrad.data.load_mnist_subset() loads" in message
 
 
 def test_failed_download_message_says_why(server, monkeypatch, tmp_path):
@@ -425,6 +437,29 @@ def test_subset_is_the_first_rows_of_real_mnist():
     np.testing.assert_array_equal(st, t[:5000])
     np.testing.assert_array_equal(sxt, xt[:1000])
     np.testing.assert_array_equal(stt, tt[:1000])
+
+
+def test_the_real_mnist_tests_take_a_copy_from_the_environment(tmp_path):
+    """They looked only beside the checkout; MINIGRAD_TEST_MNIST points them elsewhere."""
+
+    def run(directory: Path) -> str:
+        env = dict(os.environ, MINIGRAD_TEST_MNIST=str(directory), HYPOTHESIS_PROFILE="ci")
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+             f"{__file__}::test_real_mnist_book_defaults"],
+            env=env, capture_output=True, text=True, timeout=300,
+        ).stdout  # fmt: skip
+
+    out = run(tmp_path / "nowhere")
+    assert "1 skipped" in out
+    assert f"not in {tmp_path / 'nowhere'} (set MINIGRAD_TEST_MNIST to" in out
+    shared = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
+    if shared.is_dir():  # another copy: a directory of links to the shared files
+        (tmp_path / "copy").mkdir()
+        for pair in mnist.FILES.values():
+            for name in pair:
+                (tmp_path / "copy" / f"{name}.gz").symlink_to(shared / f"{name}.gz")
+        assert "1 passed" in run(tmp_path / "copy")
 
 
 # ---------------------------------------------------------------- embedded subset

@@ -621,3 +621,19 @@ def test_truth_value_numbers_and_iteration_follow_numpy():
     assert len(rows) == 2 and rows[1].data.tolist() == [3.0, 4.0]
     with pytest.raises(TypeError, match="iteration over a 0-d tensor"):
         list(mg.tensor(5.0))  # it was [], silently
+
+
+def test_the_methods_a_numpy_or_pytorch_user_reaches_for_first():
+    t = mg.tensor([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]])
+    assert t.tolist() == [[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]]
+    assert mg.tensor(2.5).tolist() == 2.5
+    # NumPy's axis= (not PyTorch's dim=); plain integer arrays, as comparisons give.
+    assert t.argmax() == 3 and t.argmin() == 4
+    assert t.argmax(axis=1).tolist() == [1, 0] and t.argmin(axis=0).tolist() == [0, 1, 0]
+    assert t.argmax(axis=1, keepdims=True).shape == (2, 1)
+    assert isinstance(t.argmax(axis=0), np.ndarray)
+    w = mg.tensor([1.0, 2.0])
+    assert w.requires_grad_() is w and w.requires_grad  # in place, returns the tensor
+    assert w.requires_grad_(False) is w and not w.requires_grad
+    with pytest.raises(TypeError, match="only floating-point tensors"):
+        mg.Tensor(np.arange(3)).requires_grad_()

@@ -16,7 +16,7 @@ from minigrad.gradcheck import (
     numerical_diff,
     numerical_gradient,
 )
-from minigrad.testing import SPECS, Spec
+from minigrad.testing import SPECS, Spec, shapes
 
 
 @pytest.fixture
@@ -217,6 +217,35 @@ def test_cli_gradcheck_prints_a_table_and_passes(capsys):
     out = capsys.readouterr().out
     assert "max abs err" in out and "all passed" in out
     assert out.count("pass") >= 4  # two ops, first and second order
+
+
+def test_cli_gradcheck_shows_its_rule_and_which_column_decides(capsys):
+    # "max rel err 1.00e+00 ... pass" was printed with no rule to read it by. At x = 0 the
+    # derivative of x^3 is 0 and central differences give h^2: a relative error of 1 that
+    # the absolute tolerance passes.
+    @op(lambda g, y, x: g * 3 * x * x)
+    def cube(x):
+        return x * x * x
+
+    SPECS["cube"] = Spec(
+        case=lambda draw: ((np.zeros(draw(shapes(min_dims=1))),), {}), ref=lambda x: x**3
+    )
+    try:
+        assert main(["gradcheck", "cube", "--examples", "5"]) == 0
+    finally:
+        mg.OPS.pop("cube")
+        SPECS.pop("cube")
+    out = capsys.readouterr().out
+    rule = "|analytic - numerical| <= atol + rtol * |numerical|, atol 1e-05, rtol 0.001"
+    assert out.splitlines()[0] == f"An entry passes when {rule}."
+    rows = [line.split(None, 5) for line in out.splitlines()[2:4]]
+    assert [row[:2] for row in rows] == [["cube", "1"], ["cube", "2"]]
+    assert float(rows[0][4]) > 0.5 and rows[0][5] == "pass (abs err <= atol)"
+    for row in rows:
+        assert float(row[3]) <= 1e-5 and row[5] == "pass (abs err <= atol)"
+    with pytest.raises(SystemExit):
+        main(["gradcheck", "--help"])
+    assert rule.replace(" ", "") in capsys.readouterr().out.replace("\n", "").replace(" ", "")
 
 
 def test_cli_gradcheck_fails_on_a_wrong_op(wrong_ops, capsys):

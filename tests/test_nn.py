@@ -571,3 +571,79 @@ def test_two_layer_net_gradients_match_central_differences():
             p.data[i] = keep
             numeric[i] = (up - down) / 2e-6
         np.testing.assert_allclose(p.grad.data, numeric, atol=1e-7, rtol=1e-5, err_msg=name)
+
+
+# ---------------------------------------------------------------- what a PyTorch user tries
+
+
+def test_a_module_prints_its_structure_shapes_and_parameter_count():
+    # It printed <minigrad.nn.MLP object at 0x...>.
+    mlp = nn.MLP([784, 50, 10], activation="sigmoid", rng=0)
+    assert repr(mlp) == (
+        "MLP(\n"
+        "  (layers.0): Linear(W=(784, 50), b=(50,))\n"
+        "  (layers.1): Sigmoid()\n"
+        "  (layers.2): Linear(W=(50, 10), b=(10,))\n"
+        ")  # 39,760 parameters"
+    )
+    assert repr(nn.Dropout(0.3)) == "Dropout(p=0.3)"  # settings by value, no count of 0
+    assert repr(nn.Linear(2, 3, bias=False)) == "Linear(W=(2, 3))  # 6 parameters"
+
+
+def test_the_repr_is_derived_from_any_module_s_attributes():
+    """A module written later (or by a user) gets the repr without writing one."""
+    assert repr(Net()) == (
+        "Net(\n"
+        "  scale=(1,), note='not a parameter'\n"
+        "  (block): Block(\n"
+        "    (fc): Linear(W=(2, 3), b=(3,))\n"
+        "    (drop): Dropout(p=0.5)\n"
+        "  )\n"
+        "  (heads.0): Linear(W=(3, 2), b=(2,))\n"
+        "  (heads.1): ReLU()\n"
+        "  (heads.2): Linear(W=(2, 2))\n"
+        "  (tied): Linear(W=(2, 3), b=(3,))\n"
+        ")  # 22 parameters"  # the tied Linear is shown where it is, but counted once
+    )
+
+
+def test_the_repr_of_a_module_that_contains_itself_ends():
+    loop = nn.Sequential(nn.ReLU())
+    loop.layers.append(loop)
+    assert repr(loop) == "Sequential(\n  (layers.0): ReLU()\n  (layers.1): Sequential(...)\n)"
+
+
+def test_mlp_with_pytorch_style_sizes_names_the_fix():
+    # It failed with "object of type 'int' has no len()".
+    with pytest.raises(TypeError, match=re.escape("nn.MLP([2, 8, 3]), not nn.MLP(2, 8, 3)")):
+        nn.MLP(2, 8, 3)
+    with pytest.raises(TypeError, match=re.escape("nn.MLP([784]), not nn.MLP(784)")):
+        nn.MLP(784)
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: nn.MLP([3, 4, 2], rng=0), lambda: nn.TwoLayerNet(3, 4, 2, rng=0)]
+)
+def test_a_float64_batch_into_a_float32_model_runs_in_float32(make):
+    # NumPy's promotion ran the whole forward in float64, without a word.
+    model = make()
+    x = np.random.default_rng(0).standard_normal((5, 3))  # float64, as the book's arrays
+    y = model(x)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.data, model(x.astype(np.float32)).data, rtol=1e-6)
+    assert model(np.arange(6).reshape(2, 3)).dtype == np.float32  # int64 would give float64 too
+    xt = mg.Tensor(x, requires_grad=True)
+    model(xt).sum().backward()
+    assert xt.grad.dtype == np.float64  # its gradient comes back in its own dtype
+    assert all(p.grad.dtype == np.float32 for p in model.parameters())
+
+
+def test_a_float32_batch_into_a_float64_model_runs_in_float64():
+    old = mg.get_default_dtype()
+    mg.set_default_dtype(np.float64)
+    try:
+        model = nn.Linear(3, 2, rng=0)
+    finally:
+        mg.set_default_dtype(old)
+    assert model.W.dtype == np.float64
+    assert model(np.ones((1, 3), np.float32)).dtype == np.float64

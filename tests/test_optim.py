@@ -421,3 +421,10 @@ def test_gradient_descent_dtypes_and_constant_function():
     np.testing.assert_array_equal(x, INIT)
     with pytest.raises(TypeError, match="grad\\(\\) takes tensors, got float"):
         optim.gradient_descent(lambda x: 1.0, INIT, step_num=3)
+
+
+def test_an_optimizer_given_the_model_names_the_fix():
+    # It said "not the result of an op" (iterating an MLP gives its layers).
+    for model in (nn.MLP([2, 3, 1]), nn.TwoLayerNet(2, 3, 1)):
+        with pytest.raises(TypeError, match=r"not the model: Adam\(model.parameters\(\), ...\)"):
+            optim.Adam(model)

@@ -174,6 +174,25 @@ def test_ops_on_inputs_alone_are_replayed_not_frozen():
     np.testing.assert_allclose(w.grad.data, [3.0, 4.0])
 
 
+def test_one_hot_labels_are_replayed_as_data():
+    # softmax-CE has no gradient for its labels: a float input there is traced again as
+    # plain data (not an error), and each call's labels are the ones used.
+    params = make_params(np.float64)
+    x, t = batches(np.float64, 2)[0]
+    onehot = np.eye(3)[t]
+    replay = Replay(lambda x, t: mlp_loss(params, x, t), x, onehot)
+    x2, t2 = batches(np.float64, 2, seed=5)[1]
+    assert replay(x2, np.eye(3)[t2]) == mlp_loss(params, x2, np.eye(3)[t2]).item()
+    assert replay(x2, np.eye(3)[t2]) != replay(x2, np.eye(3)[(t2 + 1) % 3])
+
+
+def test_labels_computed_inside_the_step_where_an_op_has_no_gradient_are_refused():
+    params = make_params(np.float64)
+    x, t = batches(np.float64, 1)[0]
+    with pytest.raises(TypeError, match="computed from fn's inputs inside fn"):
+        Replay(lambda x, t: mlp_loss(params, x, t * 0.9 + 0.1 / 3), x, np.eye(3)[t])
+
+
 def test_a_loss_that_is_not_a_recorded_scalar_is_refused():
     w = nn.Parameter(np.ones(3))
     with pytest.raises(TypeError, match="one-element Tensor"):
@@ -359,3 +378,25 @@ def test_a_replay_skips_the_checks_that_depend_on_shapes_alone(monkeypatch):
     assert replay(x, t) == want
     with pytest.raises(AssertionError, match="checked again"):
         mlp_loss(params, x, t)
+
+
+def test_a_smaller_last_batch_needs_drop_last_as_the_readme_says():
+    from minigrad import data
+
+    x, t = data.spiral(seed=0)  # 300 points: batches of 32 leave 12
+    model = nn.MLP([2, 16, 16, 3], "sigmoid", rng=0)
+    opt = optim.SGD(model.parameters(), 0.1)
+    for drop_last in (False, True):
+        loader = data.DataLoader(
+            data.TensorDataset(x, t), 32, shuffle=True, drop_last=drop_last, generator=0
+        )
+        x0, t0 = next(iter(loader))
+        step = mg.Replay(lambda x, t: F.softmax_cross_entropy(model(x), t), x0, t0, optimizer=opt)
+        if drop_last:
+            assert all(np.isfinite(step(xb, tb)) for xb, tb in loader)
+        else:
+            with pytest.raises(
+                ValueError, match=r"traced with shape \(32, 2\).*got shape \(12, 2\)"
+            ):
+                for xb, tb in loader:
+                    step(xb, tb)

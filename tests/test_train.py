@@ -239,6 +239,16 @@ def test_cli_reports_each_epoch_unless_quiet(capsys):
     assert "epoch 1/2:" in err and "batch/s" in err  # the progress bar, on stderr
 
 
+def test_cli_says_what_it_trains_before_the_first_epoch(capsys):
+    # It went straight to "epoch 1/50".
+    assert cli.main(["train", "--iters", "1"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == (
+        "data subset: 5,000 training and 1,000 test samples of 784 features; model MLP "
+        "784-50-10 sigmoid, 39,760 parameters; optimizer sgd, lr 0.5, batch 100, 1 step"
+    )
+
+
 def test_cli_default_data_learns_digits(capsys):
     # The embedded MNIST subset with the default net, cut to 3 epochs.
     assert cli.main(["train", "--epochs", "3", "--quiet"]) == 0
@@ -331,6 +341,7 @@ def test_train_without_mnist_files_names_the_option(tmp_path, monkeypatch, capsy
     assert cli.main(args) == 1
     err = capsys.readouterr().err
     assert "MNIST files not found" in err and "pass --data-dir" in err and "data_dir=" not in err
+    assert "Without them, --data subset loads" in err and "load_mnist_subset" not in err
 
 
 def test_help_lists_the_options_and_defaults():

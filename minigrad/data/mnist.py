@@ -251,7 +251,9 @@ def _missing_message(missing: list[str], dirs: list[tuple[Path, str]], reason: s
         f"{reason}\n"
         f"To provide them, pass data_dir=... or set the MINIGRAD_DATA_DIR environment "
         f"variable to a directory holding the four MNIST files ({every}), or copy them "
-        f"into {dirs[-1][0]}."
+        f"into {dirs[-1][0]}.\n"
+        "Without them, minigrad.data.load_mnist_subset() loads the first 5,000 training and "
+        "1,000 test images, shipped inside minigrad (nothing to download)."
     )
 
 

@@ -3,13 +3,17 @@
     minigrad graph --model two-layer-net --out net.svg
     minigrad graph --model mlp --sizes 784,100,100,10 --collapse --out mlp.png
     minigrad graph "tanh(x) * y + x" --show-grad --out graph.pdf
+    minigrad graph "x * y" --set x=0.5 --set y=2 --show-data --out xy.svg
 
-The format comes from the extension of --out.
+The format comes from the extension of --out. An expression's variables are
+scalars drawn from a standard normal distribution (seed 0), except those
+given with --set.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 import numpy as np
@@ -37,6 +41,19 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _assignment(text: str) -> tuple[str, float]:
+    name, equals, value = text.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (equals and name.strip().isidentifier() and math.isfinite(number)):
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=VALUE with a finite number, e.g. x=0.5, got {text!r}"
+        )
+    return name.strip(), number
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `minigrad graph`."""
     # Matrix products need arrays; the command line's variables are scalars.
@@ -49,8 +66,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "expression",
         nargs="?",
-        help="an expression to draw (instead of --model); one that starts with a minus sign "
-        "goes last, after --: minigrad graph --out g.svg -- '-x * y'",
+        help="an expression to draw (instead of --model); its variables are scalars drawn "
+        "from a standard normal distribution (seed 0) unless given with --set. One that "
+        "starts with a minus sign goes last, after --: minigrad graph --out g.svg -- '-x * y'",
+    )
+    parser.add_argument(
+        "--set",
+        type=_assignment,
+        action="append",
+        metavar="NAME=VALUE",
+        help="the value of an expression's variable, e.g. --set x=0.5 (repeat for more)",
     )
     parser.add_argument("--model", choices=tuple(DEFAULT_SIZES), help="a built-in model to draw")
     parser.add_argument(
@@ -100,12 +125,20 @@ def _model_loss(kind: str, sizes: tuple[int, ...] | None) -> tuple[Tensor, nn.Mo
     return F.softmax_cross_entropy(model(x), t), model
 
 
-def _expression_output(text: str) -> Tensor:
+def _expression_output(text: str, given: dict[str, float]) -> Tensor:
+    """The expression's output, its variables set from `given` or drawn (seeded)."""
     expression = parse(text)
+    unknown = [name for name in given if name not in expression.variables]
+    if unknown:
+        raise ValueError(
+            f"--set {', '.join(unknown)}: no such variable in {text!r}; its variables are "
+            f"{', '.join(expression.variables) or 'none'}"
+        )
     rng = np.random.default_rng(0)
+    draws = {name: rng.standard_normal() for name in expression.variables}  # the same, set or not
     values = {
-        name: Tensor(rng.standard_normal(), requires_grad=True, name=name)
-        for name in expression.variables
+        name: Tensor(given.get(name, draw), requires_grad=True, name=name)
+        for name, draw in draws.items()
     }
     return expression(**values)
 
@@ -120,11 +153,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.model:
+            if args.set:
+                raise ValueError("--set gives an expression's variables; --model has none")
             out, model = _model_loss(args.model, args.sizes)
         else:
             if args.sizes or args.collapse:
                 raise ValueError("--sizes and --collapse apply to --model only")
-            out, model = _expression_output(args.expression), None
+            out, model = _expression_output(args.expression, dict(args.set or ())), None
     except (ExpressionError, ValueError) as e:
         print(f"minigrad graph: error: {e}", file=sys.stderr)
         return 2

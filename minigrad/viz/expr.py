@@ -102,10 +102,22 @@ def parse(text: str) -> Expression:
     """Check `text` against the grammar; raise `ExpressionError` saying what is not allowed."""
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"expression too long ({len(text)} characters; at most {MAX_LENGTH})")
+    stripped = text.strip()  # leading spaces would be an "unexpected indent"
+    lead = len(text) - len(text.lstrip())  # ... so columns are counted back from here
     try:
-        tree = ast.parse(text.strip(), mode="eval").body
+        tree = ast.parse(stripped, mode="eval").body
     except SyntaxError as e:
-        raise ExpressionError(f"invalid syntax in {text!r} at column {e.offset}: {e.msg}") from None
+        if not e.offset:  # the parser ran out of text: the mistake is at the end
+            raise ExpressionError(
+                f"incomplete expression {text!r}: something is missing at its end "
+                f"(column {lead + len(stripped) + 1})"
+            ) from None
+        raise ExpressionError(
+            f"invalid syntax in {text!r} at column {lead + e.offset}: {e.msg}"
+        ) from None
+    for node in ast.walk(tree):  # report columns of the text as given
+        if getattr(node, "lineno", None) == 1:
+            node.col_offset += lead
     variables: dict[str, None] = {}  # ordered set, in order of first use
     _check(tree, variables)
     return Expression(text, tree, tuple(variables))

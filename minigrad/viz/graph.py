@@ -7,12 +7,12 @@ grey and dashed, the outputs drawn with a double border. Node ids come from
 the traversal order (inputs before the ops that use them), so the same code
 gives the same DOT source on every run.
 
-A graph draws the same before and after `backward()`: backward frees the
-arrays the graph saved, but each node keeps an outline of its inputs (see
-`engine.Node.release`), from which freed intermediates are drawn with their
-name, shape and dtype. Gradient norms need the tensors themselves: leaves
-have theirs; to colour intermediates too, take a `trace(loss)` before
-backward (it holds the graph's tensors) and call `retain_grad()` on them.
+After `backward()`. Backward frees the graph as it goes (nothing of it is
+kept for drawing, so a training step pays nothing for this module). To draw
+a graph after backward, with its gradients, take `trace(loss)` before
+backward: the trace holds the graph's tensors, and `to_dot(trace)` draws
+them as they are when it is called. `to_dot(loss)` on a graph that backward
+has freed says so. `backward(retain_graph=True)` also keeps the graph whole.
 
 Module clusters. Given `modules=model`, each module that owns parameters
 directly (a `Linear`, or a network like `TwoLayerNet` that holds W1, b1, ...
@@ -30,7 +30,6 @@ from __future__ import annotations
 import inspect
 import math
 import os
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,7 +38,7 @@ import graphviz
 import numpy as np
 
 from minigrad._files import write_atomically
-from minigrad.engine import DataRef, Node, Op, Tensor, _wrap
+from minigrad.engine import Op, Tensor
 
 if TYPE_CHECKING:
     from minigrad.nn import Module
@@ -75,7 +74,6 @@ class _TensorVertex:
     key: str
     tensor: Tensor
     kind: str  # "param" (leaf that requires grad), "data" (other leaf), "inner", "output"
-    freed: bool = False  # drawn from an outline: the value is gone
 
 
 @dataclass(eq=False)
@@ -118,10 +116,9 @@ def trace(*outputs: Tensor) -> Trace:
         if not isinstance(t, Tensor):
             raise TypeError(f"trace() takes tensors, got {type(t).__name__}")
     result = Trace(list(outputs))
-    output_ids = {_vertex_id(t) for t in outputs}
-    drawn: dict[int, _TensorVertex] = {}  # by _vertex_id, valid while the tensors are alive
+    output_ids = {id(t) for t in outputs}
+    drawn: dict[int, _TensorVertex] = {}  # by tensor id, valid while the trace holds them
     counts = {"t": 0, "op": 0, "c": 0}
-    stand_ins: dict[int, Tensor] = {}  # see _inputs
 
     def new_key(prefix: str) -> str:
         counts[prefix] += 1
@@ -129,31 +126,29 @@ def trace(*outputs: Tensor) -> Trace:
 
     # Iterative post-order (inputs first), so deep graphs cannot hit the recursion limit.
     stack = [(t, False) for t in reversed(outputs)]
-    visited: set[int] = set()
     while stack:
         t, expanded = stack.pop()
-        node = t._node
+        node = t.creator
         if not expanded:
-            if _vertex_id(t) in visited:
-                vertex = drawn.get(_vertex_id(t))
-                if vertex is not None and vertex.freed and stand_ins.get(id(t)) is not t:
-                    vertex.tensor, vertex.freed = t, False  # the live tensor has value and grad
+            if id(t) in drawn:
                 continue
-            visited.add(_vertex_id(t))
+            if node is not None and node.freed:
+                raise ValueError(
+                    f"the graph behind this tensor (made by {node.op.name}) was freed by "
+                    "backward(); to draw a graph after backward, take viz.trace(loss) before "
+                    "it and draw the trace, or call backward(retain_graph=True)"
+                )
             stack.append((t, True))
             if node is not None:
-                # Visited ones too: a live tensor replaces the stand-in drawn for it.
-                stack.extend(
-                    (x, False) for x in reversed(_inputs(node, stand_ins)) if isinstance(x, Tensor)
-                )
+                stack.extend((x, False) for x in reversed(node.inputs) if isinstance(x, Tensor))
             continue
         op_vertex = None
         if node is not None:
             op_vertex = _OpVertex(new_key("op"), node.op.name, [], [], "")
             names = _parameter_names(node.op)
-            for i, x in enumerate(_inputs(node, stand_ins)):
+            for i, x in enumerate(node.inputs):
                 if isinstance(x, Tensor):
-                    op_vertex.inputs.append(drawn[_vertex_id(x)].key)
+                    op_vertex.inputs.append(drawn[id(x)].key)
                 elif _is_operand(x):
                     const = _ConstVertex(new_key("c"), _format_constant(x, _name_at(names, i)))
                     result.vertices.append(const)
@@ -166,64 +161,18 @@ def trace(*outputs: Tensor) -> Trace:
                 if not _is_default(v, names.get(k, inspect.Parameter.empty))
             ]
             result.vertices.append(op_vertex)
-        if _vertex_id(t) in output_ids:
+        if id(t) in output_ids:
             kind = "output"
         elif node is not None:
             kind = "inner"
         else:
             kind = "param" if t.requires_grad else "data"
-        vertex = _TensorVertex(new_key("t"), t, kind, stand_ins.get(id(t)) is t)
-        drawn[_vertex_id(t)] = vertex
+        vertex = _TensorVertex(new_key("t"), t, kind)
+        drawn[id(t)] = vertex
         if op_vertex is not None:
             op_vertex.output = vertex.key
         result.vertices.append(vertex)
     return result
-
-
-def _vertex_id(t: Tensor) -> int:
-    """What makes tensors one vertex: an op's output is identified by its node.
-
-    When one backward frees a node that another, still live graph uses, the
-    freed graph reaches it through a stand-in, the live one through the tensor.
-    """
-    return id(t._node) if t._node is not None else id(t)
-
-
-def _inputs(node: Node, stand_ins: dict[int, Tensor]) -> tuple:
-    """A node's inputs; once backward has freed them, stand-ins made from its outline.
-
-    `stand_ins` maps the id of an outline entry, and of each stand-in itself,
-    to the tensor drawn for it: each entry gets one tensor however often it is
-    reached (shared sub-expressions stay shared), and every tensor in it has
-    lost its value.
-    """
-    if node.inputs is not None:
-        return node.inputs
-    return tuple(_stand_in(x, stand_ins) for x in node.outline[3])
-
-
-def _stand_in(x: Any, stand_ins: dict[int, Tensor]) -> Any:
-    if isinstance(x, DataRef):  # a data tensor: itself while it lives, else its stand-in
-        if (data := x.tensor()) is not None:
-            return data
-        stand_ins[id(x.stand_in)] = x.stand_in
-        return x.stand_in
-    if isinstance(x, weakref.ref) and (leaf := x()) is not None:  # a trainable leaf, alive
-        return leaf
-    if not isinstance(x, Node | weakref.ref):  # a constant
-        return x
-    if isinstance(x, Node) and (output := x.outline[4]()) is not None:  # an output still held
-        return output
-    if id(x) not in stand_ins:
-        if isinstance(x, weakref.ref):  # its owner has dropped it since backward
-            t = _wrap(np.zeros(0))
-            t.name, t.requires_grad = "(deleted)", True
-        else:
-            shape, dtype, name, _, _ = x.outline
-            t = _wrap(np.broadcast_to(np.zeros((), dtype), shape))
-            t.name, t._node, t.requires_grad = name, x, True
-        stand_ins[id(x)] = stand_ins[id(t)] = t  # by its own id too: trace() asks "freed?"
-    return stand_ins[id(x)]
 
 
 _SIGNATURES: dict[Op, dict[str, Any]] = {}
@@ -397,8 +346,7 @@ def to_dot(
 ) -> graphviz.Digraph:
     """A `graphviz.Digraph` of the graph behind `outputs` (tensors, or one `Trace`).
 
-    `show_data` adds small tensors' values (ranges for large ones; values
-    that backward freed are marked so);
+    `show_data` adds small tensors' values (ranges for large ones);
     `show_grad` adds each gradient's norm and colours the nodes by it on a
     log scale, with a colour bar below the graph. `modules` groups each
     parameter-owning module's ops into a cluster, one node each with
@@ -433,7 +381,7 @@ def to_dot(
         lines = ([name] if name else []) + [f"{_format_shape(t.shape)} {t.dtype}"]
         style = {"shape": "box", "style": "rounded,filled", **_STYLE[v.kind]}
         if show_data:
-            lines.append("value freed by backward" if v.freed else _format_data(t))
+            lines.append(_format_data(t))
         norm = norms.get(v.key)
         if norm is not None:
             lines.append(_format_norm(norm))
@@ -620,13 +568,14 @@ def render(
 def mimebundle(obj: Tensor | Module, include: Any = None, exclude: Any = None) -> dict[str, Any]:
     """Jupyter's rich display for a tensor (its graph) or a module (its graph on a zero batch).
 
-    Falls back to plain text for a leaf tensor, for a module whose input size
-    cannot be inferred, and when Graphviz's `dot` is not installed.
+    Falls back to plain text for a leaf tensor, a tensor whose graph backward
+    freed, a module whose input size cannot be inferred, and when Graphviz's
+    `dot` is not installed.
     """
     text = {"text/plain": repr(obj)}
     try:
         if isinstance(obj, Tensor):
-            if obj.is_leaf:
+            if obj.is_leaf or obj.creator.freed:
                 return text
             dot = to_dot(obj)
         else:

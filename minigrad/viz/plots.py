@@ -4,7 +4,15 @@ training curves, decision boundaries and digit grids.
 Every helper returns a `matplotlib.figure.Figure`, writes it to `path` when
 given (format from the extension, written whole or not at all), and calls
 `plt.show()` only with `show=True`. Without `show` the figure is made without
-pyplot, so nothing piles up in pyplot's list of open figures.
+pyplot, so nothing piles up in pyplot's list of open figures (and Jupyter
+shows it once, as the cell's value). So save the figure returned, or pass
+`path=`; `plt.savefig` saves pyplot's current figure, which this is not, and
+writes a blank picture:
+
+>>> from minigrad import viz
+>>> import minigrad.functional as F
+>>> fig = viz.plot_function(F.sigmoid, F.relu)
+>>> fig.savefig("activations.png")
 """
 
 from __future__ import annotations
@@ -78,6 +86,8 @@ def plot_function(
 
     Each function gets the array x (minigrad ops accept plain arrays) and
     is labelled with `labels` or its `__name__`.
+
+    Returns the figure: save it with `fig.savefig(...)` (not `plt.savefig`) or `path=`.
     """
     if not fns:
         raise TypeError("plot_function() needs at least one function")
@@ -134,6 +144,8 @@ def plot_gradient_field(
     values: write it with x[0] and x[1], like `lambda x: x[0]**2 + x[1]**2`
     (the same f works with `gradient_descent` on one point). The gradients
     come from one backward pass, not from numerical differences.
+
+    Returns the figure: save it with `fig.savefig(...)` (not `plt.savefig`) or `path=`.
     """
     xs, ys = np.linspace(*xlim, num), np.linspace(*ylim, num)
     _, g = _on_grid(f, xs, ys, need_grad=True)
@@ -163,6 +175,8 @@ def plot_descent_path(
     `path_points` has shape (steps, 2), as returned by
     `gradient_descent(..., history=True)`; f is as for `plot_gradient_field`.
     Limits default to the path's extent with a margin.
+
+    Returns the figure: save it with `fig.savefig(...)` (not `plt.savefig`) or `path=`.
     """
     p = np.asarray(path_points, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] != 2:
@@ -198,6 +212,8 @@ def plot_history(
     Longer series (per-batch losses) are spread evenly over the same epochs,
     thin and faint, with a moving average. Without "epoch" the x axis counts
     entries.
+
+    Returns the figure: save it with `fig.savefig(...)` (not `plt.savefig`) or `path=`.
     """
     epochs = list(history.get("epoch", []))
     series = {k: np.asarray(v, dtype=np.float64) for k, v in history.items() if k != "epoch"}
@@ -253,6 +269,8 @@ def plot_decision_boundary(
 
     `model` maps a (N, 2) tensor to (N, classes) scores; X is (N, 2), y the
     integer labels.
+
+    Returns the figure: save it with `fig.savefig(...)` (not `plt.savefig`) or `path=`.
     """
     X, y = np.asarray(X), np.asarray(y)
     if X.ndim != 2 or X.shape[1] != 2 or len(X) == 0:
@@ -307,6 +325,8 @@ def show_images(
 
     Captions give the label, and the prediction when there is one; a wrong
     prediction is shown in red as "label -> prediction".
+
+    Returns the figure: save it with `fig.savefig(...)` (not `plt.savefig`) or `path=`.
     """
     images = np.asarray(images)
     n = len(images)
