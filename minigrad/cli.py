@@ -15,8 +15,14 @@ COMMANDS = {
         "train a network (default: the book's two-layer net on embedded MNIST)",
     ),
     "graph": ("minigrad.viz.cli", "render a computational graph with graphviz"),
-    "gradcheck": ("minigrad.gradcheck", "check every registered op's gradients numerically"),
+    "gradcheck": (
+        "minigrad.commands.gradcheck",
+        "check every registered op's gradients numerically",
+    ),
 }
+
+# A module an optional part of minigrad needs -> the extra that installs it
+EXTRAS = {"hypothesis": "test", "matplotlib": "plot", "mpi4py": "distributed"}
 
 
 def output_path(extensions: tuple[str, ...]) -> Callable[[str], str]:
@@ -48,14 +54,25 @@ def main(argv: list[str] | None = None) -> int:
     parsers = {
         name: sub.add_parser(name, help=h, description=h) for name, (_, h) in COMMANDS.items()
     }
-    # Only the chosen command's module is imported (train needs matplotlib, graph graphviz),
-    # before parsing, so that `minigrad train --help` lists train's options.
+    # Only the chosen command's module is imported (graph needs graphviz, gradcheck
+    # hypothesis), before parsing, so that `minigrad train --help` lists train's options.
     chosen = next((a for a in argv if not a.startswith("-")), None)
-    if chosen in COMMANDS:
-        module = importlib.import_module(COMMANDS[chosen][0])
-        module.add_arguments(parsers[chosen])
-    args = parser.parse_args(argv)
-    return module.run(args)
+    try:
+        if chosen in COMMANDS:
+            module = importlib.import_module(COMMANDS[chosen][0])
+            module.add_arguments(parsers[chosen])
+        args = parser.parse_args(argv)
+        return module.run(args)
+    except ModuleNotFoundError as e:
+        extra = EXTRAS.get((e.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"minigrad {chosen}: error: this needs {e.name}, which is not installed; "
+            f"install it with: pip install 'minigrad[{extra}]'",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

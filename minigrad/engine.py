@@ -25,7 +25,6 @@ import itertools
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from heapq import heappop, heappush
 from typing import Any
 
@@ -126,45 +125,20 @@ def _check_finite(array: np.ndarray, what: str, node: Node | None, op: Op) -> No
 # ---------------------------------------------------------------- ops
 
 
-@dataclass(frozen=True)
-class Spec:
-    """What the gradient checker needs to test an op (see `minigrad.testing`).
-
-    `case(draw, testing)` draws one valid call as `(args, kwargs)` from
-    hypothesis; without it the op is elementwise over `arity` broadcastable
-    arrays with values in [low, high] kept away from the points in `avoid`.
-    `wrt` lists the argument positions to differentiate (default: every float
-    array). `ref` is an independent NumPy reference for the forward.
-    `keeps_dtype` is False for an op whose output dtype is an argument (astype).
-    """
-
-    arity: int = 1
-    low: float = -2.0
-    high: float = 2.0
-    avoid: tuple[float, ...] = ()
-    case: Callable[..., tuple[tuple, dict]] | None = None
-    wrt: tuple[int, ...] | None = None
-    ref: Callable[..., Any] | None = None
-    twice: bool = True
-    differentiable: bool = True
-    keeps_dtype: bool = True
-
-
 class Op:
     """A primitive: a forward on arrays and one VJP per input (None: no gradient)."""
 
-    __slots__ = ("name", "forward", "vjps", "spec", "saves", "check", "without_vjp")
+    __slots__ = ("name", "forward", "vjps", "saves", "check", "without_vjp")
 
     def __init__(
         self,
         name: str,
         forward: Callable,
         vjps: Sequence,
-        spec: Spec,
         saves: bool = False,
         check: Callable | None = None,
     ) -> None:
-        self.name, self.forward, self.vjps, self.spec = name, forward, vjps, spec
+        self.name, self.forward, self.vjps = name, forward, vjps
         self.saves, self.check = saves, check
         # The inputs with no VJP (labels, a condition, a shape); a variadic op has none.
         rules = () if isinstance(vjps, VariadicVJP) else vjps
@@ -177,15 +151,10 @@ class Op:
 OPS: dict[str, Callable] = {}  # every public op and composite, by name, for the checkers
 
 
-def register(spec: Spec) -> Callable[[Callable], Callable]:
-    """Register a composite function (built from ops) for the gradient checker."""
-
-    def decorate(fn: Callable) -> Callable:
-        fn.spec = spec
-        OPS[fn.__name__] = fn
-        return fn
-
-    return decorate
+def register(fn: Callable) -> Callable:
+    """Register a composite function (built from ops) in `OPS`, beside the ops."""
+    OPS[fn.__name__] = fn
+    return fn
 
 
 class VariadicVJP:
@@ -200,7 +169,6 @@ class VariadicVJP:
 
 def op(
     *vjps: Callable | None | VariadicVJP,
-    spec: Spec,
     name: str | None = None,
     saves: bool = False,
     check: Callable | None = None,
@@ -223,14 +191,13 @@ def op(
     rules = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], VariadicVJP) else vjps
 
     def decorate(forward: Callable) -> Callable:
-        the_op = Op(name or forward.__name__, forward, rules, spec, saves, check)
+        the_op = Op(name or forward.__name__, forward, rules, saves, check)
 
         @functools.wraps(forward)
         def public(*args: Any, **attrs: Any) -> Any:
             return _apply(the_op, args, attrs)
 
         public.op = the_op
-        public.spec = spec
         OPS[the_op.name] = public
         return public
 

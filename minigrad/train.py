@@ -328,6 +328,8 @@ def _summary(
 def run(args: argparse.Namespace) -> int:
     """`minigrad train`: train, print the final accuracies, optionally save and plot."""
     start = time.perf_counter()
+    if args.plot:  # the plot comes after training: a missing matplotlib should stop it before
+        import matplotlib  # noqa: F401
     if args.data_dir is not None and args.data != "mnist":
         print(
             f"minigrad train: error: --data-dir is for --data mnist, not {args.data}",

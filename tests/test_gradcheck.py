@@ -1,11 +1,13 @@
 """The numerical checker itself: the book's numbers, and that it catches wrong gradients."""
 
+import sys
+
 import numpy as np
 import pytest
 
 import minigrad as mg
 from minigrad.cli import main
-from minigrad.engine import Spec, op, unwrap
+from minigrad.engine import op, unwrap
 from minigrad.gradcheck import (
     GradcheckError,
     compare,
@@ -14,23 +16,27 @@ from minigrad.gradcheck import (
     numerical_diff,
     numerical_gradient,
 )
+from minigrad.testing import SPECS, Spec, shapes
 
 
 @pytest.fixture
 def wrong_ops():
-    """Ops with deliberately wrong gradients, removed from the registry afterwards."""
+    """Ops with deliberately wrong gradients and their specs, removed from the registry
+    and the table afterwards."""
 
-    @op(lambda g, y, x: g * 2 * x * 1.01, spec=Spec())  # 1% off
+    @op(lambda g, y, x: g * 2 * x * 1.01)  # 1% off
     def bad_square(x):
         return x * x
 
-    @op(lambda g, y, x: g * unwrap(y), spec=Spec())  # right first order, wrong second
+    @op(lambda g, y, x: g * unwrap(y))  # right first order, wrong second
     def flat_exp(x):
         return np.exp(x)
 
+    SPECS["bad_square"] = SPECS["flat_exp"] = Spec()
     yield bad_square, flat_exp
-    mg.OPS.pop("bad_square")
-    mg.OPS.pop("flat_exp")
+    for name in ("bad_square", "flat_exp"):
+        mg.OPS.pop(name)
+        SPECS.pop(name)
 
 
 def test_numerical_diff_reproduces_the_book():
@@ -84,7 +90,7 @@ def test_numerical_gradient_takes_a_one_element_result_and_refuses_float16():
 
 def test_gradcheck_catches_a_gradient_of_the_wrong_shape():
     # Flattened, a (6,) gradient for a (2, 3) input passed, and a () one was stretched.
-    @op(lambda g, y, x: np.broadcast_to(g, (x.size,)) * 1.0, spec=Spec(twice=False))
+    @op(lambda g, y, x: np.broadcast_to(g, (x.size,)) * 1.0)
     def flat_sum(x):
         return np.sum(x)
 
@@ -100,7 +106,7 @@ def test_gradcheck_catches_a_gradient_of_the_wrong_shape():
 
 
 def test_a_nan_gradient_reports_nan_error_not_zero():
-    @op(lambda g, y, x: g * np.nan, spec=Spec(twice=False))
+    @op(lambda g, y, x: g * np.nan)
     def nan_grad(x):
         return x * 1.0
 
@@ -173,7 +179,7 @@ def test_gradcheck_names_the_worst_input_not_the_first_failing_one(wrong_ops):
 
 
 def test_gradcheck_fails_on_a_nan_gradient():
-    nan_grad = op(lambda g, y, x: g * np.nan, spec=Spec(), name="nan_grad")(lambda x: x * 1.0)
+    nan_grad = op(lambda g, y, x: g * np.nan, name="nan_grad")(lambda x: x * 1.0)
     try:
         with pytest.raises(GradcheckError, match="backprop nan"):
             gradcheck(nan_grad, np.array([1.0, 2.0]))
@@ -214,15 +220,27 @@ def test_cli_gradcheck_prints_a_table_and_passes(capsys):
 
 
 def test_cli_gradcheck_shows_its_rule_and_which_column_decides(capsys):
-    # "max rel err 1.00e+00 ... pass" was printed with no rule to read it by: sigmoid's second
-    # derivative is near 0 at some drawn input, where the absolute tolerance decides.
-    assert main(["gradcheck", "sigmoid", "--examples", "5"]) == 0
+    # "max rel err 1.00e+00 ... pass" was printed with no rule to read it by. At x = 0 the
+    # derivative of x^3 is 0 and central differences give h^2: a relative error of 1 that
+    # the absolute tolerance passes.
+    @op(lambda g, y, x: g * 3 * x * x)
+    def cube(x):
+        return x * x * x
+
+    SPECS["cube"] = Spec(
+        case=lambda draw: ((np.zeros(draw(shapes(min_dims=1))),), {}), ref=lambda x: x**3
+    )
+    try:
+        assert main(["gradcheck", "cube", "--examples", "5"]) == 0
+    finally:
+        mg.OPS.pop("cube")
+        SPECS.pop("cube")
     out = capsys.readouterr().out
     rule = "|analytic - numerical| <= atol + rtol * |numerical|, atol 1e-05, rtol 0.001"
     assert out.splitlines()[0] == f"An entry passes when {rule}."
     rows = [line.split(None, 5) for line in out.splitlines()[2:4]]
-    assert [row[:2] for row in rows] == [["sigmoid", "1"], ["sigmoid", "2"]]
-    assert float(rows[1][4]) > 0.5 and rows[1][5] == "pass (abs err <= atol)"
+    assert [row[:2] for row in rows] == [["cube", "1"], ["cube", "2"]]
+    assert float(rows[0][4]) > 0.5 and rows[0][5] == "pass (abs err <= atol)"
     for row in rows:
         assert float(row[3]) <= 1e-5 and row[5] == "pass (abs err <= atol)"
     with pytest.raises(SystemExit):
@@ -251,3 +269,21 @@ def test_cli_gradcheck_says_when_an_op_has_nothing_to_check(capsys):
     assert "error: nothing to check: no gradient to compare for accuracy" in capsys.readouterr().err
     assert main(["gradcheck", "accuracy", "add", "--examples", "2"]) == 0
     assert "skipped, not differentiable: accuracy" in capsys.readouterr().out
+
+
+def test_cli_gradcheck_without_hypothesis_says_which_extra(monkeypatch, capsys):
+    # As if hypothesis were not installed: minigrad.testing, loaded by this run, is imported
+    # anew and stops at it.
+    for name in [m for m in sys.modules if m.split(".")[0] == "hypothesis"]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in [m for m in sys.modules if m.startswith("minigrad.testing")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "hypothesis", None)
+    assert main(["gradcheck", "add"]) == 1
+    assert capsys.readouterr().err == (
+        "minigrad gradcheck: error: this needs hypothesis, which is not installed; "
+        "install it with: pip install 'minigrad[test]'\n"
+    )
+    with pytest.raises(SystemExit) as info:  # its help needs no hypothesis
+        main(["gradcheck", "--help"])
+    assert info.value.code == 0 and "--examples" in capsys.readouterr().out

@@ -362,3 +362,16 @@ def test_help_lists_the_options_and_defaults():
     assert (args.optimizer, args.lr, args.batch_size, args.epochs) == ("sgd", None, 100, 50)
     # ArgumentDefaultsHelpFormatter showed "(default: None)" and "(default: (50,))".
     assert "(default: None)" not in text and "(default: 50)" in text
+
+
+def test_a_plot_without_matplotlib_says_which_extra_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    plot = tmp_path / "curves.png"
+    argv = ["train", "--data", "spiral", "--epochs", "1", "--quiet", "--plot", str(plot)]
+    assert cli.main(argv) == 1
+    out, err = capsys.readouterr()
+    assert err == (
+        "minigrad train: error: this needs matplotlib, which is not installed; "
+        "install it with: pip install 'minigrad[plot]'\n"
+    )
+    assert out == "" and not plot.exists()  # stopped before training, no traceback

@@ -6,27 +6,22 @@
     @given(mt.arrays(mt.SHAPE, low=0.1, high=3.0))   # keep log's input positive
     def test_my_log(x): ...
 
-`cases(fn)` draws valid calls for any op registered with a `Spec`; the op
-specs in `functional.py` build their inputs from the strategies here.
 Values are float64 by default (gradient checks need it) and can be kept a
-margin away from kinks and poles with `avoid`.
+margin away from kinks and poles with `avoid`. The op specs in `specs.py`
+build their inputs from these.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from math import prod
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
-from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from minigrad.engine import OPS, Spec, Tensor
+from minigrad.engine import Tensor
 
 MARGIN = 1e-2  # distance kept from `avoid` points: far beyond a gradcheck step of 1e-6
 MAX_SIDE = 3  # small sides keep full-Jacobian checks fast even in 4-D
@@ -179,111 +174,3 @@ def indices(draw: Callable, shape: tuple) -> Any:
         return first
     second = draw(hnp.arrays(np.int64, (size,), elements=st.integers(0, shape[1] - 1)))
     return (first, second)
-
-
-def index_case(draw: Callable) -> tuple[tuple, dict]:
-    shape = draw(shapes(min_dims=1))
-    return (draw(arrays(shape)), draw(indices(shape))), {}
-
-
-def scatter_case(draw: Callable) -> tuple[tuple, dict]:
-    shape = draw(shapes(min_dims=1))
-    index = draw(indices(shape))
-    picked = np.zeros(shape)[index].shape
-    return (draw(arrays(picked)), shape, index), {}
-
-
-def concat_case(draw: Callable, same_shape: bool) -> tuple[tuple, dict]:
-    shape = draw(shapes(min_dims=1, max_dims=3))
-    axis = draw(st.integers(-len(shape), len(shape) - 1))
-    parts = []
-    for _ in range(draw(st.integers(1, 3))):
-        part = list(shape)
-        if not same_shape:
-            part[axis] = draw(st.integers(1, MAX_SIDE))
-        parts.append(draw(arrays(tuple(part))))
-    if same_shape:
-        axis = draw(st.integers(-len(shape) - 1, len(shape)))
-    return tuple(parts), {"axis": axis}
-
-
-def elementwise_case(draw: Callable, spec: Spec) -> tuple[tuple, dict]:
-    """The default: `spec.arity` broadcastable arrays in [low, high], away from `avoid`."""
-    arg_shapes = draw(broadcastable_shapes(spec.arity)) if spec.arity > 1 else (draw(SHAPE),)
-    return tuple(
-        draw(arrays(s, low=spec.low, high=spec.high, avoid=spec.avoid)) for s in arg_shapes
-    ), {}
-
-
-def cases(fn: Callable | str) -> st.SearchStrategy:
-    """Valid calls `(args, kwargs)` for a registered op, drawn as its `Spec` says."""
-    fn = OPS[fn] if isinstance(fn, str) else fn
-    spec: Spec = fn.spec
-
-    @st.composite
-    def draw_case(draw: Callable) -> tuple[tuple, dict]:
-        if spec.case is not None:
-            return spec.case(draw, sys.modules[__name__])
-        return elementwise_case(draw, spec)
-
-    return draw_case()
-
-
-def differentiable_positions(fn: Callable, args: tuple) -> tuple[int, ...]:
-    """The argument positions a gradient check should differentiate."""
-    spec: Spec = fn.spec
-    if spec.wrt is not None:
-        return spec.wrt
-    return tuple(i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f")
-
-
-def call_args(fn: Callable, args: tuple) -> tuple:
-    """The drawn args as a gradient check takes them: other float arrays become constants."""
-    wrt = differentiable_positions(fn, args)
-    return tuple(
-        a if i in wrt or not (isinstance(a, np.ndarray) and a.dtype.kind == "f") else Tensor(a)
-        for i, a in enumerate(args)
-    )
-
-
-@dataclass
-class OpCheck:
-    """What `check_op` saw over all drawn inputs."""
-
-    shapes: int = 0
-    max_abs: float = 0.0
-    max_rel: float = 0.0
-    failure: str | None = None
-
-
-def check_op(fn: Callable, order: int = 1, examples: int = 20, seed: int = 0) -> OpCheck:
-    """Gradient-check a registered op (order 1 or 2) on `examples` drawn inputs."""
-    from minigrad.gradcheck import GradcheckError, compare, second_order
-
-    summary = OpCheck()
-    seen: set = set()
-
-    @hypothesis_seed(seed)
-    @settings(
-        max_examples=examples, database=None, deadline=None, suppress_health_check=list(HealthCheck)
-    )
-    @given(cases(fn))
-    def check(case: tuple[tuple, dict]) -> None:
-        args, kwargs = case
-        f = lambda *a: fn(*a, **kwargs)
-        inputs = call_args(fn, args)
-        if order == 2:
-            f, inputs = second_order(f, inputs)
-        seen.add(tuple(np.shape(a) for a in args if isinstance(a, np.ndarray)))
-        result = compare(f, *inputs)
-        summary.max_abs = max(summary.max_abs, result.max_abs)
-        summary.max_rel = max(summary.max_rel, result.max_rel)
-        if result.failure:
-            raise GradcheckError(result.failure)
-
-    try:
-        check()
-    except GradcheckError as e:
-        summary.failure = str(e)
-    summary.shapes = len(seen)
-    return summary

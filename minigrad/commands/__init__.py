@@ -1,0 +1,1 @@
+"""Commands of `minigrad` that belong to no tool of their own (see `minigrad.cli`)."""
