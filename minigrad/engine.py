@@ -1,6 +1,6 @@
 """The engine: `Tensor`, the graph it records, and reverse-mode backprop.
 
-An op (see `functional.py`) is a NumPy forward plus one vector-Jacobian
+An op (see `minigrad.functional`) is a NumPy forward plus one vector-Jacobian
 product (VJP) per input. Calling an op on tensors that require grad records
 a `Node` (the op, its inputs and attributes) on the output tensor, so an
 ordinary Python expression builds the graph. `Tensor.backward` walks that
@@ -378,10 +378,6 @@ class Tensor:
         doc="The `Node` of the op that made this tensor (None for a leaf): the graph, for tools.",
     )
 
-    @property
-    def T(self) -> Tensor:
-        return F.transpose(self)
-
     def __len__(self) -> int:
         return len(self.data)
 
@@ -472,109 +468,14 @@ class Tensor:
             )
         _backprop([self], [grad], retain_graph, create_graph, None)
 
-    # --- operators: each is an op from functional.py
-    __add__ = lambda self, other: F.add(self, other)
-    __radd__ = lambda self, other: F.add(other, self)
-    __sub__ = lambda self, other: F.sub(self, other)
-    __rsub__ = lambda self, other: F.sub(other, self)
-    __mul__ = lambda self, other: F.mul(self, other)
-    __rmul__ = lambda self, other: F.mul(other, self)
-    __truediv__ = lambda self, other: F.div(self, other)
-    __rtruediv__ = lambda self, other: F.div(other, self)
-    __pow__ = lambda self, other: F.pow(self, other)
-    __rpow__ = lambda self, other: F.pow(other, self)
-    __matmul__ = lambda self, other: F.matmul(self, other)
-    __rmatmul__ = lambda self, other: F.matmul(other, self)
-    __neg__ = lambda self: F.neg(self)
-    __pos__ = lambda self: self
-    __abs__ = lambda self: F.abs(self)
-    # In place, as in PyTorch: under no_grad() the array itself changes (an update by
-    # hand, `p -= lr * p.grad`); while recording, a new tensor, as `p = p - ...` gives.
-    __iadd__ = lambda self, other: _in_place(self, other, np.add, F.add)
-    __isub__ = lambda self, other: _in_place(self, other, np.subtract, F.sub)
-    __imul__ = lambda self, other: _in_place(self, other, np.multiply, F.mul)
-    __itruediv__ = lambda self, other: _in_place(self, other, np.divide, F.div)
-    __getitem__ = lambda self, index: F.getitem(self, index)  # a tensor index is an input
-
-    # Comparisons give plain boolean arrays: they have no gradient.
+    # Comparisons give plain boolean arrays: they have no gradient. Operators and methods
+    # that are ops (+, @, sum, exp, ...) come from minigrad.functional.methods.
     __eq__ = lambda self, other: self.data == unwrap(other)
     __ne__ = lambda self, other: self.data != unwrap(other)
     __lt__ = lambda self, other: self.data < unwrap(other)
     __le__ = lambda self, other: self.data <= unwrap(other)
     __gt__ = lambda self, other: self.data > unwrap(other)
     __ge__ = lambda self, other: self.data >= unwrap(other)
-
-    # --- methods mirroring minigrad.functional
-    def sum(self, axis=None, keepdims=False) -> Tensor:
-        return F.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False) -> Tensor:
-        return F.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False) -> Tensor:
-        return F.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False) -> Tensor:
-        return F.min(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape) -> Tensor:
-        return F.reshape(
-            self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape
-        )
-
-    def transpose(self, *axes) -> Tensor:
-        return F.transpose(
-            self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes or None
-        )
-
-    def flatten(self) -> Tensor:
-        return F.reshape(self, (-1,))
-
-    def astype(self, dtype: Any) -> Tensor:
-        return F.astype(self, dtype)
-
-    exp = lambda self: F.exp(self)
-    log = lambda self: F.log(self)
-    sqrt = lambda self: F.sqrt(self)
-    abs = lambda self: F.abs(self)
-    tanh = lambda self: F.tanh(self)
-    sigmoid = lambda self: F.sigmoid(self)
-    relu = lambda self: F.relu(self)
-    softmax = lambda self, axis=-1: F.softmax(self, axis=axis)
-    log_softmax = lambda self, axis=-1: F.log_softmax(self, axis=axis)
-    clip = lambda self, lo=None, hi=None: F.clip(self, lo, hi)
-
-
-def _in_place(t: Tensor, other: Any, ufunc: np.ufunc, op_: Callable) -> Tensor:
-    """`t op= other`: in place, unless the op is recorded; then a new tensor `t op other`
-    of t's shape and dtype, as NumPy's in-place rules would give."""
-    recorded = _State.grad_enabled and (
-        t._requires_grad or (isinstance(other, Tensor) and other._requires_grad)
-    )
-    if not recorded:
-        ufunc(t.data, unwrap(other), out=t.data)
-        mark_changed((t,))
-        return t
-    if t._requires_grad and t._node is None:
-        raise RuntimeError(
-            "a leaf tensor that requires grad cannot change in place while gradients are "
-            "recorded (the graph may need its old value); update it under "
-            "`with minigrad.no_grad():`, or write `t = t + ...` for a new tensor"
-        )
-    out = op_(t, other)
-    if out.shape != t.shape:
-        raise ValueError(
-            f"an in-place result of shape {out.shape} does not fit the tensor's shape {t.shape}; "
-            "write `t = t + ...` for a new tensor"
-        )
-    if out.dtype != t.dtype:
-        if not np.can_cast(out.dtype, t.dtype, "same_kind"):
-            raise TypeError(
-                f"an in-place result of dtype {out.dtype} cannot be stored as {t.dtype}; "
-                "write `t = t + ...` for a new tensor"
-            )
-        out = F.astype(out, t.dtype)
-    return out
 
 
 def tensor(
@@ -845,6 +746,3 @@ def grad(
         return tuple(results)
     taken: set[int] = set()
     return tuple(None if r is None else _wrap(_own(r, taken)) for r in results)
-
-
-from minigrad import functional as F  # noqa: E402  (functional needs Tensor, defined above)

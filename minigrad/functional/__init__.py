@@ -18,12 +18,14 @@ One module per concern; each imports only the ones listed before it:
     reductions       sum, mean, max, min
     shapes           reshape, transpose, astype, getitem, concat, stack
     losses           dropout, the losses, accuracy
+    methods          Tensor's operators and op methods, set on the class
 
 How the gradient checker draws inputs for each op, and its NumPy reference,
 are in `minigrad.testing.specs`; `tests/test_ops.py` checks every op
 registered here.
 """
 
+from minigrad.functional import methods  # noqa: F401  (sets Tensor's operators)
 from minigrad.functional.activations import leaky_relu, log_sigmoid, relu, sigmoid, step
 from minigrad.functional.arithmetic import add, div, mul, neg, pow, sub
 from minigrad.functional.broadcasting import broadcast_to, sum_to

@@ -1,0 +1,103 @@
+"""Tensor's operators and op methods (`a + b`, `x @ w`, `t.sum()`, `t.T`), each one op.
+
+The engine defines `Tensor` without them, so that it needs nothing from this
+package; importing `minigrad.functional` sets them on the class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from minigrad.engine import Tensor, is_grad_enabled, mark_changed, unwrap
+from minigrad.functional.activations import relu, sigmoid
+from minigrad.functional.arithmetic import add, div, mul, neg, pow, sub
+from minigrad.functional.elementwise import abs, exp, log, sqrt, tanh
+from minigrad.functional.linalg import matmul
+from minigrad.functional.reductions import max, mean, min, sum
+from minigrad.functional.selection import clip
+from minigrad.functional.shapes import astype, getitem, reshape, transpose
+from minigrad.functional.softmax_family import log_softmax, softmax
+
+
+def _in_place(t: Tensor, other: Any, ufunc: np.ufunc, op_: Callable) -> Tensor:
+    """`t op= other`, as in PyTorch: under no_grad (or with nothing to record) the array
+    itself changes; while recording, a new tensor `t op other` of t's shape and dtype."""
+    recorded = is_grad_enabled() and (
+        t.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+    )
+    if not recorded:
+        ufunc(t.data, unwrap(other), out=t.data)
+        mark_changed((t,))
+        return t
+    if t.requires_grad and t.is_leaf:
+        raise RuntimeError(
+            "a leaf tensor that requires grad cannot change in place while gradients are "
+            "recorded (the graph may need its old value); update it under "
+            "`with minigrad.no_grad():`, or write `t = t + ...` for a new tensor"
+        )
+    out = op_(t, other)
+    if out.shape != t.shape:
+        raise ValueError(
+            f"an in-place result of shape {out.shape} does not fit the tensor's shape {t.shape}; "
+            "write `t = t + ...` for a new tensor"
+        )
+    if out.dtype != t.dtype:
+        if not np.can_cast(out.dtype, t.dtype, "same_kind"):
+            raise TypeError(
+                f"an in-place result of dtype {out.dtype} cannot be stored as {t.dtype}; "
+                "write `t = t + ...` for a new tensor"
+            )
+        out = astype(out, t.dtype)
+    return out
+
+
+def _one_tuple(args: tuple) -> tuple:
+    """`t.reshape(2, 3)` as `t.reshape((2, 3))`, as NumPy takes both."""
+    return args[0] if len(args) == 1 and not isinstance(args[0], int) else args
+
+
+# The unreflected operators are the ops themselves: one call less on the hot path.
+Tensor.__add__ = add
+Tensor.__radd__ = lambda self, other: add(other, self)
+Tensor.__sub__ = sub
+Tensor.__rsub__ = lambda self, other: sub(other, self)
+Tensor.__mul__ = mul
+Tensor.__rmul__ = lambda self, other: mul(other, self)
+Tensor.__truediv__ = div
+Tensor.__rtruediv__ = lambda self, other: div(other, self)
+Tensor.__pow__ = pow
+Tensor.__rpow__ = lambda self, other: pow(other, self)
+Tensor.__matmul__ = matmul
+Tensor.__rmatmul__ = lambda self, other: matmul(other, self)
+Tensor.__neg__ = neg
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = abs
+Tensor.__iadd__ = lambda self, other: _in_place(self, other, np.add, add)
+Tensor.__isub__ = lambda self, other: _in_place(self, other, np.subtract, sub)
+Tensor.__imul__ = lambda self, other: _in_place(self, other, np.multiply, mul)
+Tensor.__itruediv__ = lambda self, other: _in_place(self, other, np.divide, div)
+Tensor.__getitem__ = getitem  # a tensor index is an input of the op
+Tensor.T = property(lambda self: transpose(self), doc="The axes reversed (x.transpose()).")
+
+# Reductions take NumPy's axis (int, tuple or None) and keepdims.
+Tensor.sum = lambda self, axis=None, keepdims=False: sum(self, axis=axis, keepdims=keepdims)
+Tensor.mean = lambda self, axis=None, keepdims=False: mean(self, axis=axis, keepdims=keepdims)
+Tensor.max = lambda self, axis=None, keepdims=False: max(self, axis=axis, keepdims=keepdims)
+Tensor.min = lambda self, axis=None, keepdims=False: min(self, axis=axis, keepdims=keepdims)
+Tensor.reshape = lambda self, *shape: reshape(self, _one_tuple(shape))
+Tensor.transpose = lambda self, *axes: transpose(self, _one_tuple(axes) or None)
+Tensor.flatten = lambda self: reshape(self, (-1,))
+Tensor.astype = astype
+Tensor.exp = exp
+Tensor.log = log
+Tensor.sqrt = sqrt
+Tensor.abs = abs
+Tensor.tanh = tanh
+Tensor.sigmoid = sigmoid
+Tensor.relu = relu
+Tensor.softmax = lambda self, axis=-1: softmax(self, axis=axis)
+Tensor.log_softmax = lambda self, axis=-1: log_softmax(self, axis=axis)
+Tensor.clip = lambda self, lo=None, hi=None: clip(self, lo, hi)
