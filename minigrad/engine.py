@@ -674,7 +674,10 @@ def _backprop(
         _State.grad_enabled = previous_mode
     if targets is None:
         for x, g in leaves.values():
-            accumulate_grad(x, g, create_graph, taken)
+            if create_graph or x.grad is not None:
+                accumulate_grad(x, g, create_graph, taken)
+            else:  # the usual case, inlined: a leaf's first gradient
+                x.grad = _wrap(g if claim(g, taken) else np.array(g))
         return None
     found = {id(x): g for x, g in leaves.values()}  # with targets, leaves holds only targets
     return [found.get(id(t)) for t in wanted]  # an input listed twice gets its gradient twice
