@@ -38,7 +38,9 @@ What is fixed at trace time, and what is not:
   do not replay steps with dropout (or `training=True` randomness); use eager
   mode for those. Inside `fn`, compute with ops only: reading `x.data`,
   calling NumPy on an input, `detach()` and comparisons (`x > 0` gives a
-  plain array) escape the trace and freeze that value. `x.detach()` on an
+  plain array) escape the trace and freeze that value. Labels (indices or
+  one-hot rows) are inputs as they are: a value computed from them inside
+  `fn`, where an op takes it with no gradient, is refused (TypeError). `x.detach()` on an
   input itself raises TypeError; the same on a value computed from an input
   cannot be told from a constant and is frozen silently. A gradient taken
   inside `fn` (`backward`, `grad`, a gradient penalty) is refused at trace
