@@ -8,7 +8,8 @@ rules are PyTorch's; a parameter whose grad is None is left alone.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,16 @@ class Optimizer:
 
     `weight_decay` adds the L2 term weight_decay * p to each gradient first
     (as `torch.optim` does; for Adam this is not AdamW).
+
+    Subclasses name their constructor's hyperparameters in `_hyperparameters`,
+    the per-parameter arrays they keep (shaped like the parameter) in `_buffers`
+    and their per-parameter step counters in `_counters`: `state_dict` and
+    `load_state_dict` need nothing more.
     """
+
+    _hyperparameters: tuple[str, ...] = ("weight_decay",)
+    _buffers: tuple[str, ...] = ()
+    _counters: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[Tensor], lr: float, weight_decay: float = 0.0) -> None:
         if isinstance(params, Tensor):  # iterating it would give its rows
@@ -88,6 +98,79 @@ class Optimizer:
         """Change w in place; never write into g (it may be shared)."""
         raise NotImplementedError
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of everything the next step depends on, as arrays by name (`np.savez`-ready).
+
+        "lr" and each hyperparameter by its constructor name, and each
+        parameter's state as "state.<i>.<name>", i its place in the list.
+        """
+        out = {"lr": np.array(self.lr)}
+        out.update({name: np.array(getattr(self, name)) for name in self._hyperparameters})
+        for i, state in enumerate(self.state):
+            out.update({f"state.{i}.{key}": np.array(value) for key, value in state.items()})
+        return out
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what `state_dict` gave, into an optimizer over parameters of the same shapes.
+
+        Every name must be there and nothing else; buffers must have their
+        parameter's shape and are cast to its dtype. Nothing changes unless
+        every check passes.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"load_state_dict takes a dict of arrays by name (as state_dict() gives), got "
+                f"{type(state).__name__}"
+            )
+        problems: list[str] = []
+        arrays: dict[str, np.ndarray] = {}
+        for key, value in state.items():
+            try:
+                arrays[str(key)] = np.asarray(value)
+            except ValueError:  # a ragged list
+                problems.append(f"{key}: expected an array, got a ragged sequence")
+        names = ("lr", *self._hyperparameters)
+        problems += [f"missing key {k!r}" for k in names if k not in state]
+        settings = {k: arrays[k].tolist() for k in names if k in arrays}
+        per_param: list[dict[str, Any]] = [{} for _ in self.params]
+        slots = self._buffers + self._counters
+        for key, a in arrays.items():
+            if key in names:
+                continue
+            match = re.fullmatch(r"state\.(\d+)\.(\w+)", key)
+            if not (match and int(match[1]) < len(self.params) and match[2] in slots):
+                problems.append(f"unexpected key {key!r}")
+                continue
+            i, name = int(match[1]), match[2]
+            p = self.params[i].data
+            if name in self._counters:
+                if a.shape != () or a.dtype.kind not in "iu" or a < 0:
+                    problems.append(f"{key}: expected an integer >= 0, got {a!r:.80}")
+                    continue
+                per_param[i][name] = int(a)
+            elif a.shape != p.shape or a.dtype.kind not in "iuf":
+                problems.append(
+                    f"{key}: expected a numeric array of shape {p.shape}, got {a.dtype} {a.shape}"
+                )
+            else:
+                per_param[i][name] = np.array(a, dtype=p.dtype)  # a copy: the caller's stays put
+        for i, entry in enumerate(per_param):
+            if entry and set(entry) != set(slots):
+                lacking = ", ".join(sorted(set(slots) - set(entry)))
+                problems.append(f"state.{i}: has {', '.join(sorted(entry))} but not {lacking}")
+        if not problems:
+            try:  # the constructor's own checks, on a throwaway optimizer
+                type(self)(self.params, **settings)
+            except (TypeError, ValueError) as e:
+                problems.append(str(e))
+        if problems:
+            raise ValueError(
+                f"cannot load the state into {type(self).__name__}: " + "; ".join(problems)
+            )
+        for name, value in settings.items():
+            setattr(self, name, tuple(value) if isinstance(value, list) else value)
+        self.state = per_param
+
     def _check_grads(self, grads: list[np.ndarray | None]) -> None:
         """Refuse, before any parameter changes, what would stop the update part-way.
 
@@ -127,6 +210,9 @@ class SGD(Optimizer):
     steps with g + mu v instead of v.
     """
 
+    _hyperparameters = ("momentum", "nesterov", "weight_decay")
+    _buffers = ("velocity",)
+
     def __init__(
         self,
         params: Iterable[Tensor],
@@ -160,6 +246,9 @@ class AdaGrad(Optimizer):
     """h <- h + g*g, W <- W - lr g / (sqrt(h) + eps): each weight's step shrinks
     with the gradient it has already seen (the book's AdaGrad, PyTorch's eps)."""
 
+    _hyperparameters = ("eps", "weight_decay")
+    _buffers = ("sum_sq",)
+
     def __init__(
         self,
         params: Iterable[Tensor],
@@ -180,6 +269,9 @@ class AdaGrad(Optimizer):
 class RMSProp(Optimizer):
     """h <- alpha h + (1 - alpha) g*g, W <- W - lr g / (sqrt(h) + eps):
     AdaGrad with an exponentially decaying memory."""
+
+    _hyperparameters = ("alpha", "eps", "weight_decay")
+    _buffers = ("mean_sq",)
 
     def __init__(
         self,
@@ -208,6 +300,10 @@ class Adam(Optimizer):
     m <- b1 m + (1 - b1) g,  v <- b2 v + (1 - b2) g*g,
     W <- W - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), t the step count.
     """
+
+    _hyperparameters = ("betas", "eps", "weight_decay")
+    _buffers = ("m", "v")
+    _counters = ("step",)
 
     def __init__(
         self,
