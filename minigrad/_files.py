@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import secrets
 import stat
 from collections.abc import Callable
@@ -14,6 +16,9 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
 
     As writing in place would: a symbolic link keeps pointing where it did (the
     file it names is replaced), and a file that exists keeps its permissions.
+    The data reaches the disk before the rename (a power cut leaves the old file
+    or the new one); the temporary file is removed on any error, and those left
+    by a writer killed outright (SIGKILL) are removed by the next save of `path`.
     """
     path = os.fspath(path)
     target = os.path.realpath(path)
@@ -39,7 +44,42 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
             os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, target)  # atomic: tmp is in the same directory
     except BaseException:
         os.unlink(tmp)
         raise
+    _sync_directory(directory)
+    _remove_stale(directory, short)
+
+
+def _temporary_pattern(short: str) -> str:
+    return rf"\.{re.escape(short)}\.[0-9a-f]{{12}}\.part"
+
+
+def _remove_stale(directory: str, short: str) -> None:
+    """Remove temporary files of this target that a killed writer left behind."""
+    pattern = _temporary_pattern(short)
+    for leftover in glob.glob(
+        os.path.join(glob.escape(directory), f".{glob.escape(short)}.*.part")
+    ):
+        if re.fullmatch(pattern, os.path.basename(leftover)):
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:  # another save got there first
+                pass
+
+
+def _sync_directory(directory: str) -> None:
+    """Make the rename itself durable; some file systems cannot, which is no error."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

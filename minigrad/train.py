@@ -11,10 +11,13 @@ near 0.90) and 50 epochs (2,500 steps) instead of 10,000 steps.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
+import os
 import sys
 import time
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +25,7 @@ from tqdm import tqdm
 
 from minigrad import data, nn, optim
 from minigrad import functional as F
+from minigrad._files import write_atomically
 from minigrad.cli import output_path
 from minigrad.engine import Tensor, no_grad
 
@@ -33,6 +37,9 @@ Arrays = tuple[np.ndarray, np.ndarray]
 # diverges with deeper ReLU nets (--hidden 100,100 --activation relu --init he).
 DEFAULT_LR = {"sgd": 0.5, "momentum": 0.05, "adagrad": 0.05, "rmsprop": 0.001, "adam": 0.001}
 DEFAULT_EPOCHS = 50
+# A mean epoch loss this many times the first step's loss is divergence: no run that
+# learns comes back from it, and letting it run on only grows the numbers to inf.
+DIVERGED = 1e3
 
 
 def train_step(
@@ -93,6 +100,9 @@ def fit(
     loss_fn: Callable[[Tensor, Any], Tensor] = F.softmax_cross_entropy,
     eval_sets: dict[str, Arrays] | None = None,
     progress: bool = True,
+    checkpoint: Checkpoint | None = None,
+    resume: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> History:
     """Train for `epochs` passes over `train_loader` (or exactly `iters` steps, if given).
 
@@ -102,7 +112,14 @@ def fit(
     batch loss of each epoch), "<name>_acc" per evaluation set, and
     "batch_loss" (every step's loss). `progress` shows a tqdm bar per epoch
     with the running loss and prints a line per epoch. A loss that is not
-    finite stops training with FloatingPointError: the weights are lost to it.
+    finite, or an epoch's mean loss over 1000 times the first step's, stops
+    training with FloatingPointError: the weights are lost to it.
+
+    With a `checkpoint`, the whole training state is saved at the end of every
+    epoch (and every `checkpoint.every` steps); `resume=True` first restores
+    it from there, and the run then ends exactly as if it had never stopped.
+    `stop` is asked after every step: when it returns True, fit saves the
+    checkpoint (if any) and returns the history of the epochs finished so far.
     """
     if iters is None:
         _check_positive_int("epochs", epochs)
@@ -122,33 +139,49 @@ def fit(
     history: History = {"epoch": [], "loss": [], "batch_loss": []}
     history.update({f"{name}_acc": [] for name in eval_sets})
     model.train()
-    step = 0
-    for epoch in range(1, epochs + 1):
-        total = steps_per_epoch if iters is None else min(steps_per_epoch, iters - step)
+    first_epoch, step, resumed = 1, 0, []
+    if resume:
+        if checkpoint is None:
+            raise ValueError("resume=True needs the checkpoint to resume from")
+        first_epoch, step, resumed = _restore(checkpoint, model, optimizer, train_loader, history)
+    for epoch in range(first_epoch, epochs + 1):
+        losses, resumed = resumed, []
+        before = step - len(losses)  # steps done before this epoch
+        total = steps_per_epoch if iters is None else min(steps_per_epoch, iters - before)
+        if total <= 0:
+            break
+        # The order of an epoch is drawn when it starts: a checkpoint taken inside the
+        # epoch records the generator as it was then, and how many batches were done.
+        epoch_start = train_loader.state_dict() if checkpoint else {}
         bar = tqdm(
-            train_loader,
+            itertools.islice(train_loader, len(losses), None),
             total=total,
+            initial=len(losses),
             desc=f"epoch {epoch}/{epochs}",
             unit="batch",
             leave=False,
             disable=not progress,
             file=sys.stderr,
         )
-        losses: list[float] = []
         running = 0.0
+        for loss in losses:  # one by one, as the uninterrupted run added them
+            running += loss
         for x, t in bar:
             losses.append(train_step(model, optimizer, x, t, loss_fn))
-            if not math.isfinite(losses[-1]):
-                bar.close()
-                raise FloatingPointError(
-                    f"training diverged: the loss is {losses[-1]} at step {step + 1} (epoch "
-                    f"{epoch}); try a smaller learning rate"
-                )
             running += losses[-1]
             step += 1
+            first = history["batch_loss"][0] if history["batch_loss"] else losses[0]
+            _check_divergence(losses[-1], running / len(losses), first, step, epoch, bar)
             bar.set_postfix(loss=f"{running / len(losses):.4f}", refresh=False)
             if len(losses) == total:
                 break
+            stopping = stop is not None and stop()
+            if checkpoint and (stopping or (checkpoint.every and step % checkpoint.every == 0)):
+                state = _training_state(model, optimizer, epoch_start, epoch, step, losses, history)
+                checkpoint.save(state)
+            if stopping:
+                bar.close()
+                return history
         bar.close()
         history["epoch"].append(epoch - 1 + len(losses) / steps_per_epoch)
         history["loss"].append(running / len(losses))
@@ -159,7 +192,152 @@ def fit(
             line += f"  {name} acc {history[f'{name}_acc'][-1]:.4f}"
         if progress:
             tqdm.write(line)
+        if checkpoint:
+            state = _training_state(
+                model, optimizer, train_loader.state_dict(), epoch + 1, step, [], history
+            )
+            checkpoint.save(state)
+        if stop is not None and stop():
+            break
     return history
+
+
+def _check_divergence(
+    loss: float, mean: float, first: float, step: int, epoch: int, bar: Any
+) -> None:
+    if math.isfinite(loss) and not (first > 0 and mean > DIVERGED * first):
+        return
+    bar.close()
+    if math.isfinite(loss):
+        what = (
+            f"the mean loss of epoch {epoch} so far is {mean:.3g}, over {DIVERGED:g} times "
+            f"the first step's {first:.3g},"
+        )
+    else:
+        what = f"the loss is {loss}"
+    raise FloatingPointError(
+        f"training diverged: {what} at step {step} (epoch {epoch}); try a smaller learning rate"
+    )
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+class Checkpoint:
+    """Where `fit` keeps its training state: `directory/checkpoint.npz`, one `.npz` of arrays.
+
+    It is rewritten whole (atomically) at each epoch end and, with `every`,
+    every that many steps. `options` (name -> text) describe the run and are
+    saved with it as "options.<name>", so that a resumed run can be compared.
+    """
+
+    FILENAME = "checkpoint.npz"
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        every: int | None = None,
+        options: Mapping[str, str] | None = None,
+    ) -> None:
+        if every is not None:
+            _check_positive_int("every", every)
+        self.directory = os.fspath(directory)
+        self.every = every
+        self.options = dict(options or {})
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.directory, self.FILENAME)
+
+    def exists(self) -> bool:
+        return os.path.isfile(self.path)
+
+    def save(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Write `arrays` and the options atomically (a crash leaves the previous checkpoint),
+        creating the directory if need be."""
+        arrays = {**arrays, **{f"options.{k}": np.array(v) for k, v in self.options.items()}}
+        os.makedirs(self.directory, exist_ok=True)
+        # The keys all have a prefix, so none can clash with savez's own arguments.
+        write_atomically(self.path, lambda f: np.savez(f, **arrays))
+
+    def load(self) -> dict[str, np.ndarray]:
+        """The arrays of the checkpoint (never pickled objects)."""
+        if not self.exists():
+            raise FileNotFoundError(f"no checkpoint at {self.path!r}")
+        try:
+            if not zipfile.is_zipfile(self.path):
+                raise ValueError("it is not an .npz (zip) archive")
+            with np.load(self.path, allow_pickle=False) as archive:
+                return {k: archive[k] for k in archive.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f"cannot read the checkpoint {self.path!r}: {e}") from None
+
+    def saved_options(self) -> dict[str, str]:
+        """The options the checkpoint was saved with."""
+        return {
+            k.removeprefix("options."): str(v)
+            for k, v in self.load().items()
+            if k.startswith("options.")
+        }
+
+
+def _training_state(
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    loader_state: Mapping[str, np.ndarray],
+    epoch: int,
+    step: int,
+    losses: list[float],
+    history: History,
+) -> dict[str, np.ndarray]:
+    """Everything the next step depends on: `epoch` is the one to run next (or in
+    progress), `losses` those of its steps done so far."""
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    state.update({f"optimizer.{k}": v for k, v in optimizer.state_dict().items()})
+    state.update({f"loader.{k}": v for k, v in loader_state.items()})
+    state.update({f"history.{k}": np.array(v, dtype=np.float64) for k, v in history.items()})
+    state.update(epoch=np.array(epoch), step=np.array(step))
+    state["epoch_losses"] = np.array(losses, dtype=np.float64)
+    return state
+
+
+def _restore(
+    checkpoint: Checkpoint,
+    model: nn.Module,
+    optimizer: optim.Optimizer,
+    loader: Any,
+    history: History,
+) -> tuple[int, int, list[float]]:
+    """Load a checkpoint into the arguments; returns (epoch, step, losses of that epoch).
+
+    Nothing changes unless all of it loads.
+    """
+    arrays = checkpoint.load()
+
+    def part(prefix: str) -> dict[str, np.ndarray]:
+        return {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
+
+    saved = part("history.")
+    try:
+        if set(saved) != set(history):
+            raise ValueError(
+                f"its history has {sorted(saved)}, this run's {sorted(history)} (other "
+                "evaluation sets)"
+            )
+        epoch, step, losses = int(arrays["epoch"]), int(arrays["step"]), arrays["epoch_losses"]
+        before = model.state_dict()
+        model.load_state_dict(part("model."))
+        try:
+            optimizer.load_state_dict(part("optimizer."))
+            loader.load_state_dict(part("loader."))
+        except Exception:
+            model.load_state_dict(before)
+            raise
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"cannot resume from {checkpoint.path!r}: {e}") from None
+    for k, v in saved.items():
+        history[k] = v.tolist()
+    return epoch, step, losses.tolist()
 
 
 # ---------------------------------------------------------------- command line

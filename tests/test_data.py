@@ -716,3 +716,24 @@ def test_loader_rejects_bad_batch_size():
         DataLoader(ds, batch_size=0)
     with pytest.raises(TypeError, match="batch_size must be an int"):
         DataLoader(ds, batch_size=2.0)
+
+
+def test_dataloader_state_dict_restores_the_order_of_the_next_epochs(tmp_path):
+    ds = TensorDataset(np.arange(20.0), np.arange(20))
+    loader = DataLoader(ds, batch_size=5, shuffle=True, generator=3)
+    next(iter(loader))
+    np.savez(tmp_path / "s.npz", **loader.state_dict())
+    expected = [[b[1].data.tolist() for b in loader] for _ in range(2)]
+    other = DataLoader(ds, batch_size=5, shuffle=True, generator=99)
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as archive:
+        other.load_state_dict(dict(archive))
+    assert [[b[1].data.tolist() for b in other] for _ in range(2)] == expected
+
+
+@pytest.mark.parametrize("state", [{}, {"generator": np.array("{}")}, {"generator": "x"}])
+def test_dataloader_load_state_dict_refuses_a_bad_state(state):
+    loader = DataLoader(TensorDataset(np.arange(4.0)), shuffle=True, generator=0)
+    before = loader.generator.bit_generator.state
+    with pytest.raises(ValueError, match="cannot load the DataLoader's state"):
+        loader.load_state_dict(state)
+    assert loader.generator.bit_generator.state == before

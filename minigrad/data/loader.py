@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +56,25 @@ class DataLoader:
         for b in range(len(self)):
             index = order[b * self.batch_size : (b + 1) * self.batch_size]
             yield tuple(Tensor(a) for a in self._gather(index))
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The shuffling generator's state, as an array (`np.savez`-ready): with
+        `load_state_dict` the next epochs come in the same order as they would have."""
+        return {"generator": np.array(json.dumps(self.generator.bit_generator.state))}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore the generator's state from `state_dict`; nothing changes on a bad state."""
+        try:
+            saved = json.loads(str(np.asarray(state["generator"])))
+            bits = type(self.generator.bit_generator)()
+            bits.state = saved  # checks the name and every field
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(
+                f"cannot load the DataLoader's state: expected {{'generator': the JSON "
+                f"string state_dict() gives}} for a {type(self.generator.bit_generator).__name__} "
+                f"generator ({type(e).__name__}: {e})"
+            ) from None
+        self.generator = np.random.Generator(bits)
 
     def _gather(self, index: np.ndarray) -> tuple[np.ndarray, ...]:
         if isinstance(self.dataset, TensorDataset):
