@@ -14,7 +14,9 @@ import argparse
 import itertools
 import math
 import os
+import signal
 import sys
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Mapping
@@ -27,7 +29,7 @@ from minigrad import data, nn, optim
 from minigrad import functional as F
 from minigrad._files import write_atomically
 from minigrad.cli import output_path
-from minigrad.engine import Tensor, no_grad
+from minigrad.engine import Tensor, get_default_dtype, no_grad
 
 History = dict[str, list[float]]
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -464,6 +466,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="plot loss and train/test accuracy per epoch",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    parser.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help=f"save the training state to DIR/{Checkpoint.FILENAME} at the end of every epoch "
+        "and on Ctrl-C or SIGTERM (the directory is created if need be)",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=_positive(int),
+        metavar="N",
+        help="also save the checkpoint every N steps",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run saved in --checkpoint DIR (to --epochs or --iters in all); "
+        "it ends exactly as the run would have without the stop",
+    )
 
 
 def _load(args: argparse.Namespace) -> tuple[Arrays, Arrays]:
@@ -514,6 +534,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    checkpoint, status = _prepare_checkpoint(args, _run_options(args, lr))
+    if status:
+        return status
     try:
         (x_train, t_train), (x_test, t_test) = _load(args)
     except (OSError, data.CorruptFileError) as e:  # the message says which file and what to do
@@ -528,18 +552,24 @@ def run(args: argparse.Namespace) -> int:
     if empty:
         print(f"minigrad train: error: the {' and '.join(empty)} set is empty", file=sys.stderr)
         return 1
-    sizes = [x_train.shape[1], *args.hidden, int(t_train.max()) + 1]
+    problem = _check_data(x_train, t_train, x_test, t_test)
+    if problem is None:
+        sizes = [x_train.shape[1], *args.hidden, int(t_train.max()) + 1]
+        problem = _check_memory(sizes, args.optimizer)
+    if problem:
+        print(f"minigrad train: error: {problem}", file=sys.stderr)
+        return 1
     model = nn.MLP(sizes, args.activation, args.init, rng=args.seed)
-    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     optimizer = _optimizer(args.optimizer, model.parameters(), lr)
     loader = data.DataLoader(
         data.TensorDataset(x_train, t_train), args.batch_size, shuffle=True, generator=args.seed
     )
     if not args.quiet:
         print(_summary(args, x_train, x_test, model, lr))
+    interrupts = _Interrupts()
     try:
         # A diverging run overflows on its way to inf and NaN; fit's error says so once.
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore"), interrupts:
             history = fit(
                 model,
                 optimizer,
@@ -548,10 +578,25 @@ def run(args: argparse.Namespace) -> int:
                 iters=args.iters,
                 eval_sets={"train": (x_train, t_train), "test": (x_test, t_test)},
                 progress=not args.quiet,
+                checkpoint=checkpoint,
+                resume=args.resume,
+                stop=interrupts.requested,
             )
     except FloatingPointError as e:  # nothing is saved: the weights are inf or NaN
         print(f"minigrad train: error: {e} (--lr {lr:g})", file=sys.stderr)
         return 1
+    except ValueError as e:  # a checkpoint that does not fit this model
+        print(f"minigrad train: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a second signal: no more saving
+        print(
+            f"minigrad train: stopped at once by a second {interrupts.name}; nothing more "
+            "was saved",
+            file=sys.stderr,
+        )
+        return 128 + interrupts.signal
+    if interrupts.signal:
+        return _save_interrupted(args, checkpoint, model, sizes, interrupts)
     print(
         f"train accuracy {history['train_acc'][-1]:.4f}  test accuracy "
         f"{history['test_acc'][-1]:.4f}  ({time.perf_counter() - start:.1f} s)"
@@ -574,6 +619,169 @@ def run(args: argparse.Namespace) -> int:
         title = f"{args.data}: {shape} {args.activation}, {args.optimizer} lr {lr:g}"
         failed |= not _write(lambda path: plot_history(history, title=title, path=path), args.plot)
     return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- long runs
+
+
+def _run_options(args: argparse.Namespace, lr: float) -> dict[str, str]:
+    """What a resumed run must share with the checkpoint (the length may change)."""
+    return {
+        "data": args.data,
+        "hidden": ",".join(map(str, args.hidden)),
+        "activation": args.activation,
+        "init": args.init,
+        "optimizer": args.optimizer,
+        "lr": repr(lr),
+        "batch-size": str(args.batch_size),
+        "seed": str(args.seed),
+    }
+
+
+def _prepare_checkpoint(
+    args: argparse.Namespace, options: dict[str, str]
+) -> tuple[Checkpoint | None, int]:
+    """The run's checkpoint, or an exit status after saying what is wrong."""
+    if not args.checkpoint:
+        for flag, given in (
+            ("--resume", args.resume),
+            ("--checkpoint-every", args.checkpoint_every),
+        ):
+            if given:
+                print(f"minigrad train: error: {flag} needs --checkpoint DIR", file=sys.stderr)
+                return None, 2
+        return None, 0
+    checkpoint = Checkpoint(args.checkpoint, args.checkpoint_every, options)
+    if os.path.exists(checkpoint.directory) and not os.path.isdir(checkpoint.directory):
+        print(
+            f"minigrad train: error: --checkpoint {args.checkpoint!r} is a file; give a directory",
+            file=sys.stderr,
+        )
+        return None, 2
+    if not args.resume:
+        if checkpoint.exists():  # an hour of training is not overwritten by a typo
+            print(
+                f"minigrad train: error: {checkpoint.path} already holds a checkpoint; pass "
+                "--resume to continue it, or remove it to start again",
+                file=sys.stderr,
+            )
+            return None, 1
+        return checkpoint, 0
+    try:
+        saved = checkpoint.saved_options()
+    except (OSError, ValueError) as e:
+        print(f"minigrad train: error: cannot resume: {e}", file=sys.stderr)
+        return None, 1
+    differ = [
+        f"--{k} {options[k]} (the checkpoint has {saved.get(k, 'none')})"
+        for k in options
+        if saved.get(k) != options[k]
+    ]
+    if differ:
+        print(
+            f"minigrad train: error: cannot resume {checkpoint.path} with other options: "
+            + "; ".join(differ),
+            file=sys.stderr,
+        )
+        return None, 2
+    return checkpoint, 0
+
+
+class _Interrupts:
+    """SIGINT and SIGTERM during training: the first asks fit to stop after the current step
+    (`requested`), a second raises KeyboardInterrupt at once. Handlers are restored on exit."""
+
+    def __init__(self) -> None:
+        self.signal = 0
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signal).name if self.signal else ""
+
+    def requested(self) -> bool:
+        return bool(self.signal)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal:
+            raise KeyboardInterrupt
+        self.signal = signum
+        print(
+            f"minigrad train: {signal.Signals(signum).name}: stopping after this step "
+            "(again to stop at once)",
+            file=sys.stderr,
+        )
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():  # else signal() refuses
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def _save_interrupted(
+    args: argparse.Namespace,
+    checkpoint: Checkpoint | None,
+    model: nn.Module,
+    sizes: list[int],
+    interrupts: _Interrupts,
+) -> int:
+    """After a stop by signal: save the model if asked, say what was saved; the exit status."""
+    saved = []
+    if checkpoint:
+        saved.append(f"the checkpoint to {checkpoint.path} (continue with --resume)")
+    if args.save and _write(model.save, args.save):
+        saved.append(
+            f"the model as of the last finished step to {args.save} (load with model = "
+            f"nn.MLP({sizes}, {args.activation!r}); model.load(path))"
+        )
+    what = "saved " + " and ".join(saved) if saved else "nothing saved (no --checkpoint or --save)"
+    print(f"minigrad train: interrupted by {interrupts.name}; {what}", file=sys.stderr)
+    return 128 + interrupts.signal
+
+
+def _check_data(
+    x_train: np.ndarray, t_train: np.ndarray, x_test: np.ndarray, t_test: np.ndarray
+) -> str | None:
+    """What makes a data set untrainable by the command, before any work: None if nothing."""
+    if x_train.ndim != 2 or x_train.shape[1] == 0:
+        return f"the training samples have shape {x_train.shape[1:]}; expected at least 1 feature"
+    if x_test.shape[1:] != x_train.shape[1:]:
+        return (
+            f"the training samples have {x_train.shape[1]} features and the test samples "
+            f"{math.prod(x_test.shape[1:])}; expected the same (images of one size)"
+        )
+    for name, t in (("training", t_train), ("test", t_test)):
+        if t.ndim != 1 or t.dtype.kind not in "iu" or t.min() < 0:
+            return f"the {name} labels must be integers >= 0, one per sample"
+    if t_test.max() > t_train.max():
+        return (
+            f"the test labels go up to {t_test.max()} but the training labels only to "
+            f"{t_train.max()}: the model would have {t_train.max() + 1} classes"
+        )
+    return None
+
+
+def _check_memory(sizes: list[int], optimizer: str) -> str | None:
+    """A model whose parameters, gradients and optimizer state would not fit in memory."""
+    n = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    copies = 2 + {"sgd": 0, "momentum": 1, "adagrad": 1, "rmsprop": 1, "adam": 2}[optimizer]
+    need = n * copies * get_default_dtype().itemsize
+    try:
+        have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):  # not every system says
+        return None
+    if need <= have:
+        return None
+    return (
+        f"the model {'-'.join(map(str, sizes))} has {n:,} parameters: with their gradients "
+        f"and the {optimizer} state about {need / 1e9:,.1f} GB, more than this machine's "
+        f"{have / 1e9:,.1f} GB of memory; use smaller --hidden sizes"
+    )
 
 
 def _write(save: Callable[[Any], Any], path: Any) -> bool:
