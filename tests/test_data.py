@@ -737,3 +737,22 @@ def test_dataloader_load_state_dict_refuses_a_bad_state(state):
     with pytest.raises(ValueError, match="cannot load the DataLoader's state"):
         loader.load_state_dict(state)
     assert loader.generator.bit_generator.state == before
+
+
+@pytest.mark.parametrize("size", [0, 1, 20])
+def test_images_that_are_not_28x28_are_named_and_refused(tmp_path, size):
+    # 1x1 images loaded and trained; 0x0 and mixed sizes ended in tracebacks inside training.
+    fake_mnist(tmp_path / "d")
+    image_name = mnist.FILES["test"][0]
+    write_idx(tmp_path / "d" / f"{image_name}.gz", np.zeros((4, size, size), np.uint8), gz=True)
+    with pytest.raises(CorruptFileError, match=rf"{image_name}.gz holds images of {size}x{size} "
+                       "pixels, expected 28x28"):  # fmt: skip
+        load_mnist(data_dir=tmp_path / "d")
+
+
+def test_idx_header_of_an_impossible_shape_names_the_file(tmp_path):
+    # (0, 2**32-1, 2**32-1): no data to read, and then NumPy's bare "array is too big".
+    path = tmp_path / "images"
+    path.write_bytes(b"\x00\x00\x08\x03" + bytes(4) + b"\xff" * 8)
+    with pytest.raises(CorruptFileError, match=r"images declares shape \(0, 4294967295, "):
+        mnist.read_idx(path, mnist.IMAGES_MAGIC)

@@ -637,3 +637,15 @@ def test_the_methods_a_numpy_or_pytorch_user_reaches_for_first():
     assert w.requires_grad_(False) is w and not w.requires_grad
     with pytest.raises(TypeError, match="only floating-point tensors"):
         mg.Tensor(np.arange(3)).requires_grad_()
+
+
+@pytest.mark.parametrize("outer", [True, False])
+def test_grad_modes_restore_the_previous_mode_when_the_body_raises(outer):
+    # Without try/finally, an exception in the body left grad off for the rest of the program.
+    with mg.enable_grad() if outer else mg.no_grad():
+        for mode in (mg.no_grad, mg.enable_grad):
+            with pytest.raises(KeyError):
+                with mode():
+                    raise KeyError("in the body")
+            assert mg.is_grad_enabled() is outer
+    assert mg.is_grad_enabled()

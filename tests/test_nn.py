@@ -647,3 +647,16 @@ def test_a_float32_batch_into_a_float64_model_runs_in_float64():
         mg.set_default_dtype(old)
     assert model.W.dtype == np.float64
     assert model(np.ones((1, 3), np.float32)).dtype == np.float64
+
+
+def test_load_state_dict_checks_the_shape_not_only_the_size():
+    # A transposed weight has the right size: loading it silently would scramble the model.
+    model = nn.MLP([784, 50, 10], rng=0)
+    state = model.state_dict()
+    before = model.layers[0].W.data.copy()
+    state["layers.0.W"] = state["layers.0.W"].T.copy()  # 50x784 for 784x50
+    with pytest.raises(
+        ValueError, match=r"layers.0.W: expected shape \(784, 50\), got \(50, 784\)"
+    ):
+        model.load_state_dict(state)
+    np.testing.assert_array_equal(model.layers[0].W.data, before)

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import weakref
 
 import numpy as np
@@ -375,3 +376,68 @@ def test_a_plot_without_matplotlib_says_which_extra_before_training(tmp_path, mo
         "install it with: pip install 'minigrad[plot]'\n"
     )
     assert out == "" and not plot.exists()  # stopped before training, no traceback
+
+
+# ---------------------------------------------------------------- data and model checks
+
+
+def spiral_sets(train_set, test_set):
+    return lambda args: (train_set, test_set)
+
+
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (
+            ((np.zeros((6, 784), np.float32), np.arange(6) % 3),
+             (np.zeros((4, 400), np.float32), np.arange(4) % 3)),
+            "the training samples have 784 features and the test samples 400; expected the same",
+        ),
+        (
+            ((np.zeros((6, 784), np.float32), np.arange(6) % 5),
+             (np.zeros((4, 784), np.float32), np.arange(4) + 6)),
+            "the test labels go up to 9 but the training labels only to 4: the model would have 5",
+        ),
+        (
+            ((np.zeros((6, 0), np.float32), np.arange(6) % 3),
+             (np.zeros((4, 0), np.float32), np.arange(4) % 3)),
+            "the training samples have shape (0,); expected at least 1 feature",
+        ),
+        (
+            ((np.zeros((6, 2), np.float32), np.arange(6) - 1),
+             (np.zeros((4, 2), np.float32), np.arange(4) % 3)),
+            "the training labels must be integers >= 0",
+        ),
+    ],
+)  # fmt: skip
+def test_a_data_set_that_cannot_be_trained_is_refused_before_training(
+    sets, message, monkeypatch, capsys
+):
+    # Each of these ended in a traceback from inside the first step or the final evaluation.
+    monkeypatch.setattr(train, "_load", spiral_sets(*sets))
+    assert cli.main(["train", "--quiet"]) == 1
+    assert f"minigrad train: error: {message}" in capsys.readouterr().err
+
+
+def test_a_model_too_large_for_memory_is_refused_before_allocating(capsys):
+    # --hidden 100000000 ended in a MemoryError traceback (or swapped) inside MLP().
+    start = time.perf_counter()
+    assert cli.main(["train", "--hidden", "100000000", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "minigrad train: error: the model 784-100000000-10 has 79,500,000,010 parameters" in err
+    assert "GB of memory; use smaller --hidden sizes" in err
+    assert time.perf_counter() - start < 5
+
+
+def test_the_reported_test_accuracy_is_the_test_sets(monkeypatch, capsys, tmp_path):
+    # The test set's labels are the training labels rotated: a model that learned the
+    # training set scores near 0 there, so the two figures cannot be confused.
+    x, t = data.spiral()
+    monkeypatch.setattr(train, "_load", spiral_sets((x, t), (x, (t + 1) % 3)))
+    argv = ["train", *SPIRAL_ARGS, "--epochs", "20", "--quiet", "--save", str(tmp_path / "m.npz")]
+    assert cli.main(argv) == 0
+    train_acc, test_acc = final_accuracies(capsys.readouterr().out)
+    model = nn.MLP([2, 30, 3], "relu")
+    model.load(tmp_path / "m.npz")
+    assert train_acc > 0.9 and test_acc < 0.1
+    assert test_acc == pytest.approx(train.evaluate(model, x, (t + 1) % 3), abs=1e-4)

@@ -142,12 +142,23 @@ def _read_idx_stream(stream: BinaryIO, magic: int, path: Path, fix: str) -> np.n
         raise CorruptFileError(
             f"{path} is {extra} bytes longer than its header (shape {shape}) declares; {fix}"
         )
-    return np.frombuffer(data, dtype=np.uint8).reshape(shape)  # writable: data is a bytearray
+    try:
+        return np.frombuffer(data, dtype=np.uint8).reshape(shape)  # writable: a bytearray
+    except ValueError as err:  # no data, but dimensions no array can have: (0, 2**32-1, ...)
+        raise CorruptFileError(
+            f"{path} declares shape {shape}, which no array can have ({err}); {fix}"
+        ) from None
 
 
 def _read_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
     images = read_idx(images_path, IMAGES_MAGIC)
     labels = read_idx(labels_path, LABELS_MAGIC)
+    if images.shape[1:] != (28, 28):  # MNIST's, and the form of every MNIST-like set
+        raise CorruptFileError(
+            f"{images_path} holds images of {images.shape[1]}x{images.shape[2]} pixels, "
+            "expected 28x28; is it an MNIST file? Delete it and download it again, or point "
+            "data_dir / MINIGRAD_DATA_DIR at a good copy"
+        )
     if len(images) != len(labels):
         raise CorruptFileError(
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} "
