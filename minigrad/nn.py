@@ -271,8 +271,14 @@ class Module:
         params = dict(self.named_parameters())
         missing = [k for k in params if k not in state]
         unexpected = [k for k in state if k not in params]
-        arrays = {k: np.asarray(state[k]) for k in params if k in state}
-        problems = [
+        arrays, problems = {}, []
+        for k in params:
+            if k in state:
+                try:
+                    arrays[k] = np.asarray(state[k])
+                except ValueError:  # a ragged list: NumPy's message names no key
+                    problems.append(f"{k}: expected an array, got a ragged sequence")
+        problems += [
             f"{k}: expected shape {params[k].shape}, got {a.shape}"
             for k, a in arrays.items()
             if a.shape != params[k].shape
@@ -309,26 +315,105 @@ class Module:
         The file is written under a temporary name beside `path` and renamed
         when complete, so a crash never leaves a half-written model.
         """
+        if os.fspath(path) in ("", b""):
+            raise ValueError(
+                "cannot save to '': the path is empty; give a file name such as model.npz"
+            )
         state = self.state_dict()
         write_atomically(path, lambda f: _write_npz(f, state))
 
     def load(self, path: str | os.PathLike, strict: bool = True) -> LoadResult:
-        """Load parameters saved by `save` (see `load_state_dict` for the checks)."""
+        """Load parameters saved by `save` (see `load_state_dict` for the checks).
+
+        Names, shapes and dtypes are checked from the archive's headers before
+        any array is read, so a member that does not belong costs nothing.
+        """
         path = os.fspath(path)
+        if path == "":
+            raise ValueError("cannot load '': the path is empty; give the file Module.save wrote")
         if os.path.isdir(path):
             raise IsADirectoryError(f"cannot load {path!r}: it is a directory, not a saved model")
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             raise FileNotFoundError(f"no saved model at {path!r}")
+        if not os.path.isfile(path):  # /dev/zero would be read forever, a FIFO block
+            raise ValueError(
+                f"cannot load {path!r}: it is not a regular file (a device, pipe or socket); "
+                "expected an .npz written by Module.save"
+            )
+        params = dict(self.named_parameters())
         try:
             if not zipfile.is_zipfile(path):  # np.load would call any other bytes "pickled data"
                 raise ValueError("it is not an .npz (zip) archive")
-            with np.load(path, allow_pickle=False) as archive:
-                state = {k: archive[k] for k in archive.files}
+            with zipfile.ZipFile(path) as archive:
+                members = _npy_members(archive)
+                headers = {k: _read_header(archive, members[k]) for k in params if k in members}
+                problems = _header_problems(params, headers)
+                missing = [k for k in params if k not in members]
+                unexpected = [k for k in members if k not in params]
+                if strict:
+                    problems += [f"missing key {k!r}" for k in missing]
+                    problems += [f"unexpected key {k!r}" for k in unexpected]
+                if problems:
+                    raise _Refused(
+                        f"cannot load {path!r} into {type(self).__name__}: " + "; ".join(problems)
+                    )
+                state = {}
+                for k in headers:
+                    with archive.open(members[k]) as f:
+                        state[k] = np.lib.format.read_array(f, allow_pickle=False)
+        except _Refused as e:
+            raise ValueError(str(e)) from None
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise ValueError(
                 f"{path!r} is not a model saved by Module.save (an .npz of parameter arrays): {e}"
             ) from None
-        return self.load_state_dict(state, strict)
+        self.load_state_dict(state, strict=False)
+        return LoadResult(missing, unexpected)
+
+
+class _Refused(Exception):
+    """A readable archive that does not fit the model (reported as such, not as corrupt)."""
+
+
+def _npy_members(archive: zipfile.ZipFile) -> dict[str, str]:
+    """key -> member name, as np.load names them (`W.npy` is key `W`)."""
+    members = {}
+    for name in archive.namelist():
+        if not name.endswith(".npy"):
+            raise ValueError(f"member {name!r} is not an .npy array")
+        members[name.removesuffix(".npy")] = name
+    return members
+
+
+def _read_header(archive: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an .npy member declares, reading its header only."""
+    with archive.open(member) as f:
+        version = np.lib.format.read_magic(f)
+        read = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read(f)
+    if dtype.hasobject:  # only pickle could read it
+        raise ValueError(f"member {member!r} holds Python objects (pickled data), not numbers")
+    return shape, dtype
+
+
+def _header_problems(
+    params: dict[str, Parameter], headers: dict[str, tuple[tuple[int, ...], np.dtype]]
+) -> list[str]:
+    problems = [
+        f"{k}: expected shape {params[k].shape}, got {shape}"
+        for k, (shape, _) in headers.items()
+        if shape != params[k].shape
+    ]
+    problems += [
+        f"{k}: expected a numeric array, got dtype {dtype}"
+        for k, (_, dtype) in headers.items()
+        if dtype.kind not in "iuf"
+    ]
+    return problems
 
 
 def _write_npz(f: BinaryIO, arrays: dict[str, np.ndarray]) -> None:

@@ -1,8 +1,10 @@
 """minigrad.nn: registration, modes, state dicts and files, layers, initializers."""
 
+import io
 import os
 import re
 import stat
+import zipfile
 
 import numpy as np
 import pytest
@@ -660,3 +662,71 @@ def test_load_state_dict_checks_the_shape_not_only_the_size():
     ):
         model.load_state_dict(state)
     np.testing.assert_array_equal(model.layers[0].W.data, before)
+
+
+def npz_with(path, model, **extra_headers):
+    """model's saved state plus members whose .npy headers claim `shape` with no data behind."""
+    model.save(path)
+    with zipfile.ZipFile(path, "a") as archive:
+        for key, shape in extra_headers.items():
+            header = io.BytesIO()
+            np.lib.format.write_array_header_2_0(
+                header, {"descr": "<f8", "fortran_order": False, "shape": shape}
+            )
+            archive.writestr(key + ".npy", header.getvalue() + bytes(64))
+
+
+def test_load_checks_members_from_their_headers_before_reading_any_data(tmp_path):
+    # Every member was decompressed first: one extra 1 GiB member cost 1 GiB and 6.7 s,
+    # and a header claiming a huge shape ended in a MemoryError.
+    path = tmp_path / "m.npz"
+    npz_with(path, nn.Linear(2, 2, rng=0), extra=(2**40,))
+    with pytest.raises(
+        ValueError, match=r"cannot load '.*m\.npz' into Linear: unexpected key 'extra'$"
+    ):
+        nn.Linear(2, 2).load(path)
+    model = nn.Linear(2, 2)
+    assert model.load(path, strict=False) == nn.LoadResult([], ["extra"])
+    np.testing.assert_array_equal(model.W.data, nn.Linear(2, 2, rng=0).W.data)
+
+
+def test_a_member_claiming_a_huge_shape_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "m.npz"
+    model = nn.Linear(2, 2, bias=False)
+    with zipfile.ZipFile(path, "w") as archive:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": "<f4", "fortran_order": False, "shape": (2**31, 2**31)}
+        )
+        archive.writestr("W.npy", header.getvalue())
+    with pytest.raises(
+        ValueError, match=r"'.*m\.npz' into Linear: W: expected shape \(2, 2\), got \(2147483648, 2"
+    ):
+        model.load(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_load_of_a_device_or_a_fifo_says_it_is_not_a_regular_file(tmp_path):
+    # /dev/zero said "no saved model at '/dev/zero'"; a FIFO could block for ever.
+    os.mkfifo(tmp_path / "fifo")
+    for path in ("/dev/zero", tmp_path / "fifo"):
+        with pytest.raises(
+            ValueError, match=r"it is not a regular file \(a device, pipe or socket\)"
+        ):
+            nn.Linear(2, 2).load(path)
+
+
+def test_save_and_load_of_an_empty_path_say_it_is_empty():
+    # save("") said "cannot write '': it is a directory".
+    with pytest.raises(ValueError, match="cannot save to '': the path is empty"):
+        nn.Linear(2, 2).save("")
+    with pytest.raises(ValueError, match="cannot load '': the path is empty"):
+        nn.Linear(2, 2).load("")
+
+
+def test_load_state_dict_names_the_key_of_a_ragged_list():
+    # NumPy's "inhomogeneous shape" error named no key.
+    with pytest.raises(
+        ValueError, match=r"cannot load the state into Linear: W: expected an array, got a ragged"
+    ):
+        nn.Linear(2, 2).load_state_dict({"W": [[1.0, 2.0], [3.0]], "b": [0.0, 0.0]})
