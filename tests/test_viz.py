@@ -10,6 +10,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import weakref
 import xml.etree.ElementTree as ET
 
@@ -736,3 +737,71 @@ def test_importing_viz_does_not_import_matplotlib():
     code = "import sys, minigrad, minigrad.viz; print('matplotlib' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+# ---------------------------------------------------------------- dot's time and lifetime
+
+
+@needs_dot
+def test_one_variable_used_a_hundred_times_draws_fast(tmp_path):
+    # "x+x+...+x" with 100 terms kept dot busy for over 5 minutes (50 terms: 2.6 s).
+    expression = "+".join(["x"] * 100)
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "minigrad", "graph", expression, "--out", str(tmp_path / "g.svg")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - start < 30
+    source = viz.to_dot(parse(expression)(x=mg.Tensor(1.0, requires_grad=True, name="x"))).source
+    assert source.count("t0 ->") == 3  # the first uses; the later ones from dashed copies
+    assert source.count('"x\\nscalar float32"') == 100 - 3 + 1
+
+
+def fake_dot(tmp_path, monkeypatch):
+    """A `dot` on PATH that records its pid and never finishes."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "dot"
+    script.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'dot.pid'}\nexec sleep 60\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return tmp_path / "dot.pid"
+
+
+def gone(pid, within=10.0):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_dot_is_given_a_time_limit_and_a_graph_too_large_says_what_to_do(tmp_path, monkeypatch):
+    pid_file = fake_dot(tmp_path, monkeypatch)
+    monkeypatch.setattr(viz.graph, "DOT_TIMEOUT", 0.5)
+    with pytest.raises(
+        RuntimeError, match=r"did not lay out the graph \(\d+ nodes\) within 0.5 s; draw a smaller"
+    ):
+        viz.render(leaf(name="x") * 2, path=tmp_path / "g.svg")
+    assert gone(int(pid_file.read_text()))
+    assert not (tmp_path / "g.svg").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+def test_dot_dies_with_minigrad_even_by_sigkill(tmp_path, monkeypatch):
+    # Killing `minigrad graph` left dot running.
+    pid_file = fake_dot(tmp_path, monkeypatch)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "minigrad", "graph", "x * 2", "--out", str(tmp_path / "g.svg")]
+    )
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text().strip()):
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    child.kill()
+    child.wait(timeout=10)
+    assert gone(int(pid_file.read_text()))

@@ -23,13 +23,23 @@ while the ReLU between two `Linear`s of an `MLP` belongs to neither). A
 tensor is inside a cluster when its op is and every op using it is too. An
 op claimed by two modules (shared weights) goes to the first one in
 `named_parameters` order. `collapse=True` draws each cluster as one node.
+
+A tensor that feeds many ops (`x` in "x + x + ... + x") is drawn again, with
+a dashed border, beside each use after the first few: edges from one node to
+ranks far apart make Graphviz's layout time grow steeply (100 uses took over
+5 minutes; drawn this way, a tenth of a second). Rendering stops with an
+error after `DOT_TIMEOUT` seconds rather than hang.
 """
 
 from __future__ import annotations
 
+import ctypes
 import inspect
 import math
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -53,6 +63,9 @@ NO_DOT = (
     "other systems: https://graphviz.org/download/), or write the DOT source instead "
     "(a .dot path, or to_dot(...).source)."
 )
+
+DOT_TIMEOUT = 60.0  # seconds dot may take to lay a graph out
+_SHARED_EDGES = 3  # edges drawn from one tensor node; later uses get a copy of the node
 
 # Cool (vanishing) to warm (exploding): a light middle keeps black text readable.
 _MIN_DECADES = 3
@@ -375,7 +388,7 @@ def to_dot(
     dot.attr("node", fontname="Helvetica", fontsize="10", margin="0.12,0.04", height="0.3")
     dot.attr("edge", color="#4d4d4d", arrowsize="0.6")
 
-    def tensor_node(graph: graphviz.Digraph, v: _TensorVertex) -> None:
+    def tensor_node(graph: graphviz.Digraph, v: _TensorVertex, key: str | None = None) -> None:
         t = v.tensor
         name = t.name or param_names.get(id(t))
         lines = ([name] if name else []) + [f"{_format_shape(t.shape)} {t.dtype}"]
@@ -388,7 +401,9 @@ def to_dot(
             if scale is not None:
                 style["fillcolor"] = scale.colour(norm)
                 style["fontcolor"] = _text_colour(style["fillcolor"])
-        graph.node(v.key, _label(lines), **style)
+        if key is not None:  # a copy of the node, beside one more use of the tensor
+            style["style"] += ",dashed"
+        graph.node(key or v.key, _label(lines), **style)
 
     def draw(graph: graphviz.Digraph, v: Any) -> None:
         if isinstance(v, _TensorVertex):
@@ -428,7 +443,14 @@ def to_dot(
             edges += [(end(k), end(v.key)) for k in v.inputs] + [(end(v.key), end(v.output))]
     if collapse:  # many edges now join the same two nodes: keep one, in order
         edges = [(a, b) for a, b in dict.fromkeys(edges) if a != b]
+    uses: dict[str, int] = {}
     for a, b in edges:
+        if a in tensors:  # a tensor drawn on its own (not inside a collapsed cluster)
+            uses[a] = uses.get(a, 0) + 1
+            if uses[a] > _SHARED_EDGES:  # see the module docstring
+                copy = f"{a}_{uses[a]}"
+                tensor_node(dot, tensors[a], copy)
+                a = copy
         dot.edge(a, b)
 
     notes = []
@@ -557,12 +579,47 @@ def render(
     if fmt == "dot":
         content = dot.source.encode()
     else:
-        try:
-            content = dot.pipe(format=fmt)
-        except graphviz.ExecutableNotFound:
-            raise RuntimeError(NO_DOT.format(fmt=fmt.upper())) from None
+        content = _run_dot(dot.source, fmt)
     write_atomically(path, lambda f: f.write(content))
     return path
+
+
+def _run_dot(source: str, fmt: str) -> bytes:
+    """dot's output in `fmt`; dot is stopped after DOT_TIMEOUT seconds, and dies with us."""
+    try:
+        child = subprocess.Popen(
+            ["dot", f"-T{fmt}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+    except FileNotFoundError:
+        raise RuntimeError(NO_DOT.format(fmt=fmt.upper())) from None
+    try:
+        out, err = child.communicate(source.encode(), timeout=DOT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.communicate()
+        nodes = sum(1 for line in source.splitlines() if "[label=" in line)
+        raise RuntimeError(
+            f"Graphviz's dot did not lay out the graph ({nodes} nodes) within {DOT_TIMEOUT:g} s; "
+            "draw a smaller graph (fewer terms, smaller --sizes, --collapse), or write the DOT "
+            "source (a .dot path) and run dot on it without a time limit"
+        ) from None
+    except BaseException:  # Ctrl-C or an error here: dot must not run on
+        child.kill()
+        child.wait()
+        raise
+    if child.returncode:
+        raise RuntimeError(f"Graphviz's dot failed: {err.decode(errors='replace').strip()}")
+    return out
+
+
+def _die_with_parent() -> None:
+    """In the child, before dot starts: the kernel kills it when minigrad dies, even by SIGKILL."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # 1 is PR_SET_PDEATHSIG
 
 
 def mimebundle(obj: Tensor | Module, include: Any = None, exclude: Any = None) -> dict[str, Any]:
