@@ -805,3 +805,35 @@ def test_dot_dies_with_minigrad_even_by_sigkill(tmp_path, monkeypatch):
     child.kill()
     child.wait(timeout=10)
     assert gone(int(pid_file.read_text()))
+
+
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        ("x * " + "9" * 400, r"the number 9999999999\.\.\.99999 \(400 digits\) is too large"),
+        ("x / 0", r"in x / 0: divide by zero"),
+        ("log(-x * x - 1)", r"in log\(-x \* x - 1\): invalid value"),
+        ("x * 1e39", r"in x \* 1e\+39: overflow"),
+    ],
+)
+def test_cli_expression_with_no_finite_value_is_a_clear_error(expression, message, tmp_path):
+    # A 400-digit literal ended in an OverflowError traceback; the others exited 0 with raw
+    # NumPy RuntimeWarnings on stderr.
+    result = subprocess.run(
+        [sys.executable, "-W", "default", "-m", "minigrad", "graph", "--out",
+         str(tmp_path / "g.dot"), "--", expression],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert re.search(f"^minigrad graph: error: {message}", result.stderr), result.stderr
+    assert "Warning" not in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "g.dot").exists()
+
+
+def test_cli_gradient_that_is_not_finite_names_the_op(tmp_path, capsys):
+    assert main(["graph", "--show-grad", "--out", str(tmp_path / "g.dot"), "sqrt(x - x)"]) == 2
+    assert "computing the gradients: sqrt produced inf in its gradient" in capsys.readouterr().err
+
+
+def test_an_expression_that_underflows_is_drawn(tmp_path):
+    assert main(["graph", "--out", str(tmp_path / "g.dot"), "exp(-x * x * 1e4)"]) == 0

@@ -21,7 +21,7 @@ import numpy as np
 from minigrad import functional as F
 from minigrad import nn
 from minigrad.cli import output_path
-from minigrad.engine import Tensor
+from minigrad.engine import Tensor, detect_anomaly
 from minigrad.viz.expr import FUNCTIONS, ExpressionError, parse
 from minigrad.viz.graph import FORMATS, render, trace
 
@@ -176,7 +176,12 @@ def run(args: argparse.Namespace) -> int:
         for t in graph.tensors:
             if not t.is_leaf:
                 t.retain_grad()
-        out.backward(np.ones_like(out.data))
+        try:
+            with detect_anomaly():  # names the op, where a raw NumPy warning would not
+                out.backward(np.ones_like(out.data))
+        except FloatingPointError as e:
+            print(f"minigrad graph: error: computing the gradients: {e}", file=sys.stderr)
+            return 2
     try:
         render(
             graph,

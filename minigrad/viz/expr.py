@@ -17,8 +17,11 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import numpy as np
 
 from minigrad import functional as F
 from minigrad.engine import Tensor
@@ -86,10 +89,13 @@ class Expression:
         self.text, self._tree, self.variables = text, tree, variables
 
     def __call__(self, **values: Tensor) -> Tensor:
+        """The output; a part whose value overflows or is undefined (x/0, the log of a
+        negative number) is an ExpressionError naming it, not a NumPy warning."""
         missing = [v for v in self.variables if v not in values]
         if missing:
             raise ExpressionError(f"no value for variable(s) {', '.join(missing)}")
-        result = _evaluate(self._tree, values)
+        with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+            result = _evaluate(self._tree, values)
         if not isinstance(result, Tensor):
             raise ExpressionError(f"{self.text!r} uses no variables, so it has no graph to draw")
         return result
@@ -147,6 +153,14 @@ def _check(node: ast.AST, variables: dict[str, None]) -> None:
     elif isinstance(node, ast.Constant):
         if not _is_number(node.value):
             raise _fail(node, f"only numbers are allowed as constants, got {node.value!r}")
+        if isinstance(node.value, int) and abs(node.value) > sys.float_info.max:
+            digits = str(node.value)
+            shown = digits if len(digits) <= 20 else f"{digits[:10]}...{digits[-5:]}"
+            raise _fail(
+                node,
+                f"the number {shown} ({len(digits)} digits) is too large; numbers must be "
+                f"below {sys.float_info.max:.4g}",
+            )
     elif isinstance(node, ast.Name):
         _check_name(node)
         if node.id in FUNCTIONS:
@@ -220,7 +234,10 @@ def _evaluate(node: ast.expr, values: Mapping[str, Tensor]) -> Any:
                 return fold(left, right)
             except (ArithmeticError, ValueError) as e:  # overflow, 1/0, math domain error
                 raise ExpressionError(f"in {ast.unparse(node)}: {e}") from None
-        return _BINARY[type(node.op)](left, right)
+        try:
+            return _BINARY[type(node.op)](left, right)
+        except FloatingPointError as e:
+            raise ExpressionError(f"in {ast.unparse(node)}: {e}") from None
     if isinstance(node, ast.UnaryOp):
         operand = _evaluate(node.operand, values)
         if isinstance(node.op, ast.UAdd):
@@ -237,3 +254,5 @@ def _evaluate(node: ast.expr, values: Mapping[str, Tensor]) -> Any:
         return FUNCTIONS[node.func.id](*args, **kwargs)
     except (TypeError, OverflowError) as e:  # OverflowError: an axis too large for C
         raise ExpressionError(f"in {node.func.id}(...): {e}") from None
+    except FloatingPointError as e:
+        raise ExpressionError(f"in {ast.unparse(node)}: {e}") from None
