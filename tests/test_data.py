@@ -7,9 +7,11 @@ import gzip
 import hashlib
 import http.server
 import os
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -756,3 +758,76 @@ def test_idx_header_of_an_impossible_shape_names_the_file(tmp_path):
     path.write_bytes(b"\x00\x00\x08\x03" + bytes(4) + b"\xff" * 8)
     with pytest.raises(CorruptFileError, match=r"images declares shape \(0, 4294967295, "):
         mnist.read_idx(path, mnist.IMAGES_MAGIC)
+
+
+class _TrickleHandler(http.server.BaseHTTPRequestHandler):
+    """Sends a byte every 50 ms: never silent long enough for a timeout, never done."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        try:
+            for _ in range(1000):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:  # the client gave up
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(handler):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    return httpd, thread, f"http://127.0.0.1:{httpd.server_address[1]}/"
+
+
+NAME = "t10k-labels-idx1-ubyte.gz"
+
+
+def test_a_mirror_that_never_answers_is_given_up_on_and_named(tmp_path, monkeypatch):
+    # It cost 30 s per mirror with no word of why.
+    monkeypatch.setattr(mnist, "_TIMEOUT", 0.3)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # connections queue, and nobody answers them
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+    try:
+        start = time.monotonic()
+        with pytest.raises(DownloadError, match=rf"{url}{NAME}: no answer within 0.3 s"):
+            mnist.download_file(NAME, tmp_path / "dest", [url], {NAME: "0" * 32})
+        assert time.monotonic() - start < 10
+    finally:
+        silent.close()
+    assert os.listdir(tmp_path / "dest") == []
+
+
+def test_a_mirror_that_trickles_meets_the_deadline(tmp_path, monkeypatch):
+    # A byte every few seconds was never timed out.
+    monkeypatch.setattr(mnist, "_DEADLINE", 0.5)
+    httpd, thread, url = serve(_TrickleHandler)
+    try:
+        with pytest.raises(DownloadError, match=r"not complete within the deadline of 0.5 s"):
+            mnist.download_file(NAME, tmp_path / "dest", [url], {NAME: "0" * 32})
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    assert os.listdir(tmp_path / "dest") == []
+
+
+def test_a_short_body_is_called_truncated_not_a_checksum_mismatch(tmp_path):
+    httpd, thread, url = serve(_CutShortHandler)
+    try:
+        with pytest.raises(DownloadError, match="cut short: received 10 of 1,000 bytes") as err:
+            mnist.download_file(NAME, tmp_path / "dest", [url], {NAME: "0" * 32})
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    assert "md5" not in str(err.value)

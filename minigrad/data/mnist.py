@@ -31,6 +31,8 @@ import http.client
 import math
 import os
 import secrets
+import time
+import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Sequence
@@ -69,7 +71,8 @@ LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension (count)
 
 SUBSET_PATH = Path(__file__).with_name("mnist_subset.npz")
 
-_TIMEOUT = 30  # seconds without data before a mirror is given up on
+_TIMEOUT = 30  # seconds to connect and get an answer, and then without data, per mirror
+_DEADLINE = 900  # seconds for a whole file: a mirror that trickles is given up on too
 _CHUNK = 1 << 20  # bytes read at a time from an IDX file
 
 
@@ -307,20 +310,43 @@ def _fetch(url: str, target: Path, expected_md5: str, progress: bool) -> Path:
     # Beside the target so os.replace is atomic; opened with "xb" rather than made by
     # mkstemp so the file gets the user's umask instead of mode 0600.
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    start = time.monotonic()
+    received = 0
     try:
         digest = hashlib.md5(usedforsecurity=False)
-        with open(tmp, "xb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT) as response:
-            with tqdm(
-                total=response.length,
-                unit="B",
-                unit_scale=True,
-                desc=target.name,
-                disable=not progress,
-            ) as bar:
-                while chunk := response.read(1 << 16):
+        with open(tmp, "xb") as out:
+            try:
+                response = urllib.request.urlopen(url, timeout=_TIMEOUT)
+            except (TimeoutError, urllib.error.URLError) as err:
+                if isinstance(err, TimeoutError) or isinstance(err.reason, TimeoutError):
+                    raise DownloadError(f"no answer within {_TIMEOUT:g} s") from None
+                raise
+            with (
+                response,
+                tqdm(
+                    total=response.length,
+                    unit="B",
+                    unit_scale=True,
+                    desc=target.name,
+                    disable=not progress,
+                ) as bar,
+            ):
+                declared = response.length
+                # read1: whatever has arrived, so the deadline is checked while data trickles
+                while chunk := _read_chunk(response, received):
                     out.write(chunk)
                     digest.update(chunk)
                     bar.update(len(chunk))
+                    received += len(chunk)
+                    if time.monotonic() - start > _DEADLINE:
+                        raise DownloadError(
+                            f"not complete within the deadline of {_DEADLINE:g} s ({received:,} "
+                            f"bytes received); the mirror is too slow"
+                        )
+        if declared is not None and received < declared:
+            raise DownloadError(
+                f"the transfer was cut short: received {received:,} of {declared:,} bytes"
+            )
         if digest.hexdigest() != expected_md5:
             raise DownloadError(
                 f"md5 of the downloaded file is {digest.hexdigest()}, expected {expected_md5}"
@@ -329,6 +355,15 @@ def _fetch(url: str, target: Path, expected_md5: str, progress: bool) -> Path:
     finally:
         tmp.unlink(missing_ok=True)  # only still there if something failed
     return target
+
+
+def _read_chunk(response: http.client.HTTPResponse, received: int) -> bytes:
+    try:
+        return response.read1(1 << 16)
+    except TimeoutError:
+        raise DownloadError(f"no data for {_TIMEOUT:g} s after {received:,} bytes") from None
+    except http.client.IncompleteRead:  # the server hung up early: reported by the caller
+        return b""
 
 
 # ---------------------------------------------------------------- loading
