@@ -24,6 +24,17 @@ def _floats(x) -> np.ndarray:
     return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
+def exp_shifted(a: np.ndarray) -> np.ndarray:
+    """np.exp(a) for an argument shifted to be <= 0 (so it cannot overflow), as the stable
+    ops compute it: there an underflow to 0 is the right answer, not an error, even under
+    np.seterr(under="raise"). Free unless that setting raises (errstate costs 1.5 us)."""
+    try:
+        return np.exp(a)
+    except FloatingPointError:  # an overflow or invalid error is raised again below
+        with np.errstate(under="ignore"):
+            return np.exp(a)
+
+
 @op(lambda g, y, x: g * y * (1 - y))
 def sigmoid(x):
     """1 / (1 + exp(-x)) (the book's eq. 3.6), without overflow for any x.
@@ -38,7 +49,7 @@ def sigmoid(x):
     -inf: use log_sigmoid.
     """
     x = _floats(x)
-    e = np.exp(-np.abs(x))
+    e = exp_shifted(-np.abs(x))
     # The numerator, 1 for x > 0 and e otherwise (e is 1 at 0): as e <= 1, a maximum with
     # sign(x) picks it with no branch per element (np.where costs several times as much).
     y = np.maximum(e, np.sign(x))
@@ -51,7 +62,7 @@ def sigmoid(x):
 def log_sigmoid(x):
     """log(sigmoid(x)) = -softplus(-x) = min(x, 0) - log(1 + exp(-|x|)), finite for any x."""
     x = _floats(x)
-    return np.minimum(x, _scalar(0, x.dtype)) - np.log1p(np.exp(-np.abs(x)))
+    return np.minimum(x, _scalar(0, x.dtype)) - np.log1p(exp_shifted(-np.abs(x)))
 
 
 def _relu_vjp(g, y, x):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.engine import Tensor, TensorLike, op, register, unwrap
-from minigrad.functional.activations import log_sigmoid
+from minigrad.functional.activations import exp_shifted, log_sigmoid
 from minigrad.functional.elementwise import log
 from minigrad.functional.reductions import sum
 from minigrad.functional.shapes import astype, getitem
@@ -118,7 +118,7 @@ def softmax_cross_entropy(x, t):
     """
     n = x.shape[0] if x.ndim == 2 else 1
     a = x - x.max(axis=-1, keepdims=True)
-    p = np.exp(a)
+    p = exp_shifted(a)
     total = p.sum(axis=-1, keepdims=True)
     if np.shape(t) == x.shape:
         picked = None

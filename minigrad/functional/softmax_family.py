@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from minigrad.engine import op
+from minigrad.functional.activations import exp_shifted
 from minigrad.functional.broadcasting import keepdims_shape, unreduce
-from minigrad.functional.elementwise import exp
 
 
 def _shift(x, axis):
@@ -23,27 +23,28 @@ def _logsumexp(x, axis, keepdims):
     finite = np.isfinite(m)
     if not finite.all():  # shift such rows by 0: all -inf gives log 0 = -inf, not -inf - -inf
         m = np.where(finite, m, 0)
-    out = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
+    out = np.log(exp_shifted(x - m).sum(axis=axis, keepdims=True)) + m
     return out if keepdims else out.squeeze(axis)
 
 
 @op(lambda g, y, x, axis=-1: y * (g - (g * y).sum(axis=axis, keepdims=True)))
 def softmax(x, axis=-1):
     """exp(x_k) / sum_i exp(x_i) along axis, shifted by the max so it cannot overflow."""
-    e = np.exp(x - _shift(x, axis))
+    e = exp_shifted(x - _shift(x, axis))
     e /= e.sum(axis=axis, keepdims=True)
     return e
 
 
-@op(lambda g, y, x, axis=-1: g - exp(y) * g.sum(axis=axis, keepdims=True))
+# softmax(x), not exp(y): the same, and an exp that underflows is no error inside softmax
+@op(lambda g, y, x, axis=-1: g - softmax(x, axis) * g.sum(axis=axis, keepdims=True))
 def log_softmax(x, axis=-1):
     """log(softmax(x)) computed as x - logsumexp(x), stable for any x."""
     return x - _logsumexp(x, axis, keepdims=True)
 
 
 def _logsumexp_vjp(g, y, x, axis=-1, keepdims=False):
-    # d/dx_k log sum_i exp(x_i) = exp(x_k - y): the softmax, from the output.
-    return unreduce(g, x.shape, axis, keepdims) * exp(x - unreduce(y, x.shape, axis, keepdims))
+    # d/dx_k log sum_i exp(x_i) = exp(x_k - y): the softmax.
+    return unreduce(g, x.shape, axis, keepdims) * softmax(x, axis)
 
 
 @op(_logsumexp_vjp)
