@@ -32,7 +32,10 @@ What is fixed at trace time, and what is not:
   Trainable leaves get their `.grad` accumulated exactly as
   `loss.backward()` would, bit for bit (call `zero_grad()` yourself). Which
   leaves those are is fixed at trace time: a call after freezing or
-  unfreezing a parameter raises RuntimeError; trace a new Replay.
+  unfreezing a parameter raises RuntimeError; trace a new Replay. So does a
+  call after a parameter or sub-module of a model that `fn` names (a
+  variable it closes over, or a global) is replaced by another object
+  (`model.fc.W = nn.Parameter(...)`): the replay would train the old one.
 - Everything else is frozen: array constants, op attributes, Python control
   flow, shapes, and random ops. A dropout mask is drawn once and reused forever, so
   do not replay steps with dropout (or `training=True` randomness); use eager
@@ -50,12 +53,13 @@ What is fixed at trace time, and what is not:
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from minigrad import optim
+from minigrad import nn, optim
 from minigrad.engine import (
     Node,
     NoGradientError,
@@ -95,6 +99,7 @@ class Replay:
         if not isinstance(loss, Tensor) or loss.creator is None or loss.data.size != 1:
             raise TypeError("Replay: fn must return a one-element Tensor computed by ops")
 
+        self._links = _links(fn)
         slots: dict[int, int] = {id(p): k for k, p in enumerate(placeholders)}
         self._env: list[Any] = list(arrays)  # one value per slot; consts stay, the rest change
         # (slot, tensor, its requires_grad at trace time): every tensor leaf, read live
@@ -170,6 +175,12 @@ class Replay:
                     f"got shape {a.shape} and dtype {a.dtype}; trace a new Replay for it"
                 )
             env[k] = a
+        for container, key, member, path in self._links:
+            if container[key] is not member:
+                raise RuntimeError(
+                    f"Replay: {path} was replaced by another object after tracing; the replay "
+                    "would train the old one. Trace a new Replay after replacing a parameter"
+                )
         for slot, x, traced in self._live:
             if x.requires_grad is not traced:  # the trace decided who gets a gradient
                 raise RuntimeError(
@@ -257,6 +268,48 @@ class Replay:
             held = True
         if held:
             opt.zero_grad()
+
+
+def _links(fn: Callable) -> list[tuple[Any, Any, Any, str]]:
+    """(container, key, member, path) for every parameter and sub-module, and every list or
+    tuple of them, of the modules `fn` names: what must still hold the same objects."""
+    try:
+        names = inspect.getclosurevars(fn)
+    except TypeError:  # not a Python function (a partial, a callable object): nothing to check
+        return []
+    roots = [
+        (name, value)
+        for name, value in {**names.globals, **names.nonlocals}.items()
+        if isinstance(value, nn.Module)
+    ]
+    if isinstance(getattr(fn, "__self__", None), nn.Module):
+        roots.append(("self", fn.__self__))
+    links: list[tuple[Any, Any, Any, str]] = []
+    seen: set[int] = set()
+    stack = roots
+    while stack:
+        prefix, module = stack.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        attributes = vars(module)
+        for name, value in attributes.items():
+            path = f"{prefix}.{name}"
+            if isinstance(value, list | tuple):
+                members = [
+                    (value, i, item, f"{path}[{i}]")
+                    for i, item in enumerate(value)
+                    if isinstance(item, nn.Parameter | nn.Module)
+                ]
+                if members:
+                    links.append((attributes, name, value, path))
+            elif isinstance(value, nn.Parameter | nn.Module):
+                members = [(attributes, name, value, path)]
+            else:
+                continue
+            links += members
+            stack += [(p, m) for _, _, m, p in members if isinstance(m, nn.Module)]
+    return links
 
 
 def _trace(fn: Callable[..., Tensor], arrays: list[np.ndarray]) -> tuple[list[Tensor], Any]:
