@@ -119,8 +119,11 @@ def _is_positive_int(n: Any) -> bool:
 def _input_like(x: TensorLike, weight: Tensor) -> TensorLike:
     """x in weight's dtype, if x is a numeric array or tensor of another dtype (see the
     module docstring); anything else (a list, a number) is left to the op."""
-    dtype = getattr(x, "dtype", None)
-    if dtype is None or dtype == weight.dtype or dtype.kind not in "biuf":
+    dtype = getattr(x.data if isinstance(x, Tensor) else x, "dtype", None)
+    # `is` first: NumPy's built-in dtypes are singletons, and this runs on every layer call
+    if dtype is weight.data.dtype or dtype is None or dtype == weight.data.dtype:
+        return x
+    if dtype.kind not in "biuf":
         return x
     if isinstance(x, Tensor):
         return F.astype(x, weight.dtype)  # recorded: the gradient goes back in x's dtype
