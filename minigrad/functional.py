@@ -34,6 +34,7 @@ __all__ = [
     "linear", "dropout",
     "mean_squared_error", "cross_entropy_error", "softmax_cross_entropy",
     "sigmoid_cross_entropy", "accuracy",
+    "im2col", "col2im", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "flatten",
 ]  # fmt: skip
 
 
@@ -1024,3 +1025,6 @@ def accuracy(y: TensorLike, t: Any) -> float:
     else:
         _label_index("accuracy", y, t)  # refuses a label out of range, as the losses do
     return float(np.mean(y.argmax(axis=-1) == t))
+
+
+from minigrad.conv import avg_pool2d, batch_norm, col2im, conv2d, flatten, im2col, max_pool2d  # noqa: E402, F401
