@@ -232,6 +232,14 @@ def _conv2d_vjp_x(g, y, x, W, b=None, stride=1, pad=0, saved=None):
         rows = g.reshape(n, fn, -1).transpose(0, 2, 1) @ W.reshape(fn, c * kh * kw)
         return col2im(rows.reshape(-1, c * kh * kw), x.shape, (kh, kw), stride, pad)
     geometry = _geometry("conv2d", x.shape, (kh, kw), stride, pad)
+    (ph, pw), h, w = geometry.pad, x.shape[2], x.shape[3]
+    if geometry.stride == (1, 1) and ph < kh and pw < kw:
+        # With stride 1, x's gradient is g padded by FH - 1 - pad and correlated with the
+        # flipped filters, their two channel axes swapped: one window layout and one product,
+        # half the time of the product and scatter below.
+        flipped = W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(c, fn * kh * kw)
+        full = _Geometry((kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw), (h, w))
+        return np.matmul(flipped, _unfold(g, full)).reshape(x.shape)
     cols = np.matmul(W.reshape(fn, c * kh * kw).T, g.reshape(n, fn, -1))  # (N, C*FH*FW, OH*OW)
     return _fold(cols.reshape(n, c, kh, kw, *geometry.out), x.shape, geometry)
 
