@@ -173,7 +173,10 @@ class Module:
             if isinstance(value, Parameter):
                 settings.append(f"{name}={value.shape}")
             elif (
-                isinstance(value, bool | int | float | str)
+                (
+                    isinstance(value, bool | int | float | str)
+                    or (isinstance(value, tuple) and all(isinstance(v, int) for v in value))
+                )
                 and not name.startswith("_")
                 and name != "training"
             ):
@@ -624,13 +627,13 @@ class Conv2d(Module):
             if not _is_positive_int(n):
                 raise ValueError(f"Conv2d {what} must be a positive int, got {n!r}")
         kernel = _window_pair(kernel_size, "Conv2d kernel_size", 1)
-        self.stride = _window_pair(stride, "Conv2d stride", 1)
-        self.pad = _window_pair(pad, "Conv2d pad", 0)
+        stride, pad = _window_pair(stride, "Conv2d stride", 1), _window_pair(pad, "Conv2d pad", 0)
         self.W = Parameter(_filters(init, (out_channels, in_channels, *kernel), rng))
         self.b = Parameter(_zeros(out_channels)) if bias else None
+        self.stride, self.pad = stride, pad
 
     def forward(self, x: TensorLike) -> Tensor:
-        return F.conv2d(x, self.W, self.b, self.stride, self.pad)
+        return F.conv2d(_input_like(x, self.W), self.W, self.b, self.stride, self.pad)
 
 
 class MaxPool2d(Module):
@@ -699,7 +702,7 @@ class BatchNorm1d(Module):
                 f"{np.shape(unwrap(x))}"
             )
         return F.batch_norm(
-            x, self.gamma, self.beta, self.running_mean, self.running_var,
+            _input_like(x, self.gamma), self.gamma, self.beta, self.running_mean, self.running_var,
             self.training, self.momentum, self.eps,
         )  # fmt: skip
 

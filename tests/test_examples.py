@@ -1,4 +1,4 @@
-"""The chapter examples (examples/ch1_... to ch5_...) run and print the book's numbers.
+"""The chapter examples (examples/ch1_... to ch8_...) run and print the book's numbers.
 
 Each script runs once, in its fast mode where it has one, as a subprocess in a
 temporary directory (where its plots go). Numbers the book prints are checked
@@ -7,6 +7,8 @@ scripts but never checked. The MNIST inference with the book's sample
 weights (0.9352) needs the weights and the full MNIST: from ../shared/datasets
 beside the checkout, or wherever $MINIGRAD_TEST_SAMPLE_WEIGHTS (the .npz) and
 $MINIGRAD_TEST_MNIST (the directory of IDX files) say; it is skipped without them.
+So is chapter 7's with the book's trained convnet (0.9600), which
+$MINIGRAD_TEST_CONVNET_WEIGHTS can point at.
 """
 
 import os
@@ -483,11 +485,15 @@ def test_draw_graphs_help_prints_usage_and_writes_nothing(tmp_path):
     assert out.startswith("usage: draw_graphs.py") and "writing" not in out
 
 
-BOOK_CONVNET = SHARED / "book-sample-weights" / "simple_convnet.npz"
+CONVNET_WEIGHTS = Path(
+    os.environ.get("MINIGRAD_TEST_CONVNET_WEIGHTS")
+    or SHARED / "book-sample-weights" / "simple_convnet.npz"
+)
+CH7 = ("ch7_convolution.py", "--fast", "--weights", str(CONVNET_WEIGHTS), "--data-dir", str(MNIST_DIR))  # fmt: skip
 
 
 def test_ch7_convolution(outputs):
-    out, cwd = outputs("ch7_convolution.py", "--fast")
+    out, cwd = outputs(*CH7)
     assert numbers(out.split("conv(x, W) =\n")[1].split("conv")[0]).tolist() == [15, 16, 6, 15]
     assert numbers(out.split("conv(x, W) + 3 =\n")[1].split("conv")[0]).tolist() == [18, 19, 9, 18]  # fmt: skip
     assert "(1, 1, 4, 4)" in line(out, "conv(x, W, pad=1), shape")
@@ -499,11 +505,12 @@ def test_ch7_convolution(outputs):
 
 
 @pytest.mark.skipif(
-    not (BOOK_CONVNET.is_file() and (SHARED / "mnist").is_dir()),
-    reason=f"the book's chapter-7 weights and MNIST are not in {SHARED}",
+    not (CONVNET_WEIGHTS.is_file() and MNIST_DIR.is_dir()),
+    reason=f"the book's chapter-7 weights and MNIST are not at {CONVNET_WEIGHTS} and {MNIST_DIR} "
+    "(set MINIGRAD_TEST_CONVNET_WEIGHTS and MINIGRAD_TEST_MNIST to a copy)",
 )
 def test_ch7_book_weights_reach_0_9600(outputs):
-    out, _ = outputs("ch7_convolution.py", "--fast")
+    out, _ = outputs(*CH7)
     assert line(out, "test accuracy on 10,000 images, float64 as the book:").split()[0] == "0.9600"
 
 
