@@ -145,19 +145,24 @@ def bench(mode, mnist, others: set[str]) -> dict:
     if "dezero" in others:
         runners["dezero"] = dezero_step(params, batches)
     counters = {k: iter(range(10**9)) for k in runners}
+    rounds, per_turn, settle = max(2, mode.reps // 4), min(2, mode.per_turn), min(2, mode.settle)
     times = interleave(
         {k: (lambda k=k, s=s: s(next(counters[k]))) for k, s in runners.items()},
-        max(2, mode.reps // 4),
-        min(2, mode.per_turn),
+        rounds,
+        per_turn,
         mode.pause,
         warmup=min(2, mode.warmup),
-        settle=min(2, mode.settle),
+        settle=settle,
     )
     stats = {k: summarize(v, 1e3) for k, v in times.items()}
     base = stats["hand_f32"]["median"]
     for s in stats.values():
         s["ratio"] = s["median"] / base
-    return {"key": "W6", "title": TITLE, "target": TARGET, "ms": stats, "memory_kib": memory(batches, params)}  # fmt: skip
+    sampling = (
+        f"{rounds} rounds x {per_turn} steps per implementation, {settle} untimed steps a turn"
+    )
+    return {"key": "W6", "title": TITLE, "target": TARGET, "ms": stats, "sampling": sampling,
+            "memory_kib": memory(batches, params)}  # fmt: skip
 
 
 def must_hold(batch: int, itemsize: int) -> int:
@@ -212,7 +217,7 @@ def markdown(r: dict, columns: dict[str, str]) -> list[str]:
         "",
         "### W6: a SimpleConvNet training step, float32",
         "",
-        "Median ms per step (ratio to hand NumPy f32 with im2col, same run).",
+        f"Median ms per step (ratio to hand NumPy f32 with im2col, same run; {r['sampling']}).",
         "",
         "| workload | " + " | ".join(columns[k] for k in keys) + " | minigrad target | met |",
         "|---" * (len(keys) + 3) + "|",
