@@ -11,7 +11,8 @@ Speed comes from three things: a window view of the input
 (`sliding_window_view`, nothing copied until the windows are laid out), one
 matrix product per convolution, and gradients that go back to the input by
 a loop over the FH * FW kernel offsets (each a strided slice of the whole
-batch), never over pixels.
+batch), never over pixels; at stride 1, a convolution's input gradient is
+itself one window layout and one product (see `_conv2d_vjp_x`).
 
 The VJPs have two paths, as `softmax_cross_entropy`'s does: on arrays (a
 first-order backward) they use that fast layout and what the forward saved;
