@@ -423,7 +423,8 @@ def batch_norm(
     update. The variance is the biased one (dividing by the count, as the
     book does; PyTorch's running variance divides by the count less one).
     Out of training x is normalized with the running statistics, which are
-    then required, and nothing is updated.
+    then required, and nothing is updated. The update is NumPy's, not an op:
+    a `Replay` of a training step does not repeat it.
     """
     data = unwrap(x)
     if np.ndim(data) not in (2, 4):
