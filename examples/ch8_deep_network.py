@@ -8,10 +8,10 @@ prints the layers and trains the net, then draws misclassified test digits
 
     python examples/ch8_deep_network.py [--fast | --full [--epochs N]] [--load MODEL.npz] [--out DIR] [--show] [--data-dir DIR]
 
-By default it trains 2 epochs of the embedded 5,000-image subset (about two
-minutes); --fast trains 20 steps (the tests). Only --full trains on the 60,000
-MNIST training images: the book's 20 epochs take hours on one core, and
---epochs sets fewer (0.992 is passed after a few; see examples/README.md).
+By default it trains 2 epochs of the embedded 5,000-image subset (about a
+minute); --fast trains 20 steps (the tests). Only --full trains on the 60,000
+MNIST training images: the book's 20 epochs take over an hour on one core,
+and --epochs sets fewer (0.992 was passed at epoch 7; see examples/README.md).
 --save keeps the trained model, and --load evaluates a saved one instead of
 training.
 """
