@@ -368,7 +368,7 @@ class Module:
                 f"cannot load {path!r}: it is not a regular file (a device, pipe or socket); "
                 "expected an .npz written by Module.save"
             )
-        params = dict(self.named_parameters())
+        params = dict(self._state())
         try:
             if not zipfile.is_zipfile(path):  # np.load would call any other bytes "pickled data"
                 raise ValueError("it is not an .npz (zip) archive")
@@ -429,7 +429,7 @@ def _read_header(archive: zipfile.ZipFile, member: str) -> tuple[tuple[int, ...]
 
 
 def _header_problems(
-    params: dict[str, Parameter], headers: dict[str, tuple[tuple[int, ...], np.dtype]]
+    params: dict[str, Parameter | Buffer], headers: dict[str, tuple[tuple[int, ...], np.dtype]]
 ) -> list[str]:
     problems = [
         f"{k}: expected shape {params[k].shape}, got {shape}"
