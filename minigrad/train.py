@@ -164,7 +164,7 @@ def fit(
         # epoch records the generator as it was then, and how many batches were done.
         epoch_start = train_loader.state_dict() if checkpoint else {}
         bar = tqdm(
-            itertools.islice(train_loader, len(losses), None),
+            itertools.islice(train_loader, len(losses), total),
             total=total,
             initial=len(losses),
             desc=f"epoch {epoch}/{epochs}",
@@ -193,6 +193,11 @@ def fit(
                 bar.close()
                 return history
         bar.close()
+        if checkpoint and len(losses) < steps_per_epoch:
+            # Cut short by iters: saved as the epoch in progress, so that a resumed run
+            # with more iters goes on with this epoch's order, as a longer run would.
+            state = _training_state(model, optimizer, epoch_start, epoch, step, losses, history)
+            checkpoint.save(state)
         history["epoch"].append(epoch - 1 + len(losses) / steps_per_epoch)
         history["loss"].append(running / len(losses))
         history["batch_loss"] += losses
@@ -202,7 +207,7 @@ def fit(
             line += f"  {name} acc {history[f'{name}_acc'][-1]:.4f}"
         if progress:
             tqdm.write(line)
-        if checkpoint:
+        if checkpoint and len(losses) == steps_per_epoch:
             state = _training_state(
                 model, optimizer, train_loader.state_dict(), epoch + 1, step, [], history
             )

@@ -72,6 +72,21 @@ def test_fit_with_iters_resumes_to_the_same_step_count(tmp_path):
     np.testing.assert_array_equal(model.layers[0].W.data, model3.layers[0].W.data)
 
 
+def test_a_run_cut_short_by_iters_resumes_with_more_iters_as_the_longer_run(tmp_path):
+    # --iters 12 then --resume --iters 25 ran nothing more: the partial epoch was saved as done.
+    model, opt, loader = setup("adam")
+    straight = train.fit(model, opt, loader, iters=25, progress=False)
+    for iters, resume in ((12, False), (25, True)):
+        model2, opt2, loader2 = setup("adam")
+        history = train.fit(model2, opt2, loader2, iters=iters, progress=False, resume=resume,
+                            checkpoint=train.Checkpoint(tmp_path))  # fmt: skip
+    assert history == straight
+    assert model.layers[0].W.data.tobytes() == model2.layers[0].W.data.tobytes()
+    again = train.fit(*setup("adam"), iters=25, progress=False, resume=True,
+                      checkpoint=train.Checkpoint(tmp_path))  # fmt: skip
+    assert again == straight  # nothing left to do: no step more
+
+
 def test_checkpoint_every_n_steps_is_written_atomically_and_is_plain_arrays(tmp_path):
     model, opt, loader = setup("adam")
     saved = []
