@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             module.add_arguments(parsers[chosen])
         args = parser.parse_args(argv)
         return module.run(args)
+    except KeyboardInterrupt:  # Ctrl-C outside training (a download, dot): no traceback
+        print(f"minigrad {chosen}: interrupted", file=sys.stderr)
+        return 130
     except ModuleNotFoundError as e:
         extra = EXTRAS.get((e.name or "").partition(".")[0])
         if extra is None:

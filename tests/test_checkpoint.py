@@ -303,3 +303,13 @@ def test_a_resumed_run_with_dropout_draws_the_same_masks(tmp_path):
     run(tmp_path / "b", stop_at=15)
     resumed = run(tmp_path / "b", resume=True)
     assert all(straight[k].tobytes() == resumed[k].tobytes() for k in straight)
+
+
+def test_ctrl_c_outside_training_exits_130_without_a_traceback(monkeypatch, capsys):
+    # During a download or the data's loading it ended in a KeyboardInterrupt traceback.
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "_load", interrupted)
+    assert cli.main(["train", "--quiet"]) == 130
+    assert capsys.readouterr().err == "minigrad train: interrupted\n"
