@@ -22,7 +22,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
     """
     path = os.fspath(path)
     target = os.path.realpath(path)
-    directory, name = os.path.split(target)
+    directory = os.path.dirname(target)
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"cannot write {path!r}: no directory {directory!r}")
     if os.path.isdir(target):
@@ -31,9 +31,7 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         mode = None
-    # The name cut short: a file name may be 255 bytes, and this one adds 19.
-    short = os.fsencode(name)[:200].decode(errors="ignore")  # not mid-character
-    tmp = os.path.join(directory, f".{short}.{secrets.token_hex(6)}.part")
+    tmp = temporary_path(target)
     try:
         # Not mkstemp: its files are private (0600) and would stay so after the rename.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -51,16 +49,25 @@ def write_atomically(path: str | os.PathLike, write: Callable[[BinaryIO], object
         os.unlink(tmp)
         raise
     _sync_directory(directory)
-    _remove_stale(directory, short)
+    remove_leftovers(target)
 
 
-def _temporary_pattern(short: str) -> str:
-    return rf"\.{re.escape(short)}\.[0-9a-f]{{12}}\.part"
+def _short(name: str) -> str:
+    # The name cut short: a file name may be 255 bytes, and the temporary one adds 19.
+    return os.fsencode(name)[:200].decode(errors="ignore")  # not mid-character
 
 
-def _remove_stale(directory: str, short: str) -> None:
-    """Remove temporary files of this target that a killed writer left behind."""
-    pattern = _temporary_pattern(short)
+def temporary_path(target: str) -> str:
+    """A new, unique name beside `target` for the file that will replace it."""
+    directory, name = os.path.split(target)
+    return os.path.join(directory, f".{_short(name)}.{secrets.token_hex(6)}.part")
+
+
+def remove_leftovers(target: str) -> None:
+    """Remove the temporary files of `target` that writers killed outright left behind."""
+    directory, name = os.path.split(target)
+    short = _short(name)
+    pattern = rf"\.{re.escape(short)}\.[0-9a-f]{{12}}\.part"
     for leftover in glob.glob(
         os.path.join(glob.escape(directory), f".{glob.escape(short)}.*.part")
     ):

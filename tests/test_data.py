@@ -831,3 +831,15 @@ def test_a_short_body_is_called_truncated_not_a_checksum_mismatch(tmp_path):
         httpd.server_close()
         thread.join()
     assert "md5" not in str(err.value)
+
+
+def test_a_download_clears_what_a_killed_download_of_the_same_file_left(server, tmp_path):
+    # Every killed transfer left its .part file behind for good.
+    fake_mnist(tmp_path / "www" / "mirror")
+    name = "t10k-labels-idx1-ubyte.gz"
+    (tmp_path / "dest").mkdir()
+    (tmp_path / "dest" / f".{name}.0123456789ab.part").write_bytes(b"half")
+    (tmp_path / "dest" / f".other.gz.0123456789ab.part").write_bytes(b"not ours")
+    table = md5_table(tmp_path / "www" / "mirror")
+    mnist.download_file(name, tmp_path / "dest", [f"{server}/mirror/"], table)
+    assert sorted(os.listdir(tmp_path / "dest")) == [".other.gz.0123456789ab.part", name]

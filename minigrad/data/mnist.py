@@ -30,7 +30,6 @@ import hashlib
 import http.client
 import math
 import os
-import secrets
 import time
 import urllib.error
 import urllib.request
@@ -42,6 +41,7 @@ from typing import BinaryIO
 import numpy as np
 from tqdm import tqdm
 
+from minigrad._files import remove_leftovers, temporary_path
 from minigrad.data.datasets import TensorDataset
 
 # Base names of the (images, labels) files of each split.
@@ -309,7 +309,7 @@ def download_file(
 def _fetch(url: str, target: Path, expected_md5: str, progress: bool) -> Path:
     # Beside the target so os.replace is atomic; opened with "xb" rather than made by
     # mkstemp so the file gets the user's umask instead of mode 0600.
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    tmp = Path(temporary_path(str(target)))
     start = time.monotonic()
     received = 0
     try:
@@ -352,6 +352,7 @@ def _fetch(url: str, target: Path, expected_md5: str, progress: bool) -> Path:
                 f"md5 of the downloaded file is {digest.hexdigest()}, expected {expected_md5}"
             )
         os.replace(tmp, target)
+        remove_leftovers(str(target))  # of downloads killed outright
     finally:
         tmp.unlink(missing_ok=True)  # only still there if something failed
     return target
