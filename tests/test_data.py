@@ -839,7 +839,7 @@ def test_a_download_clears_what_a_killed_download_of_the_same_file_left(server, 
     name = "t10k-labels-idx1-ubyte.gz"
     (tmp_path / "dest").mkdir()
     (tmp_path / "dest" / f".{name}.0123456789ab.part").write_bytes(b"half")
-    (tmp_path / "dest" / f".other.gz.0123456789ab.part").write_bytes(b"not ours")
+    (tmp_path / "dest" / ".other.gz.0123456789ab.part").write_bytes(b"not ours")
     table = md5_table(tmp_path / "www" / "mirror")
     mnist.download_file(name, tmp_path / "dest", [f"{server}/mirror/"], table)
     assert sorted(os.listdir(tmp_path / "dest")) == [".other.gz.0123456789ab.part", name]
