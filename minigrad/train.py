@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -93,6 +94,7 @@ def fit(
     loss_fn: Callable[[Tensor, Any], Tensor] = F.softmax_cross_entropy,
     eval_sets: dict[str, Arrays] | None = None,
     progress: bool = True,
+    evaluator: Callable[[nn.Module, np.ndarray, np.ndarray], float] = evaluate,
 ) -> History:
     """Train for `epochs` passes over `train_loader` (or exactly `iters` steps, if given).
 
@@ -103,6 +105,8 @@ def fit(
     "batch_loss" (every step's loss). `progress` shows a tqdm bar per epoch
     with the running loss and prints a line per epoch. A loss that is not
     finite stops training with FloatingPointError: the weights are lost to it.
+    `evaluator(model, x, t)` gives the accuracies (`distributed.evaluate`
+    sums them over MPI ranks).
     """
     if iters is None:
         _check_positive_int("epochs", epochs)
@@ -155,7 +159,7 @@ def fit(
         history["batch_loss"] += losses
         line = f"epoch {epoch}/{epochs}  loss {history['loss'][-1]:.4f}"
         for name, (x_eval, t_eval) in eval_sets.items():
-            history[f"{name}_acc"].append(evaluate(model, x_eval, t_eval))
+            history[f"{name}_acc"].append(evaluator(model, x_eval, t_eval))
             line += f"  {name} acc {history[f'{name}_acc'][-1]:.4f}"
         if progress:
             tqdm.write(line)
@@ -286,6 +290,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="plot loss and train/test accuracy per epoch",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over MPI ranks: launch as mpiexec -n N minigrad train --distributed; "
+        "--batch-size is per rank, so the global batch is N times it (needs the distributed extra)",
+    )
 
 
 def _load(args: argparse.Namespace) -> tuple[Arrays, Arrays]:
@@ -327,6 +337,22 @@ def _summary(
 
 def run(args: argparse.Namespace) -> int:
     """`minigrad train`: train, print the final accuracies, optionally save and plot."""
+    if not args.distributed:
+        return _run(args, None)
+    from minigrad import distributed as dist  # mpi4py: only a distributed run needs it
+
+    dist.init()
+    if dist.rank() != 0:  # rank 0 alone prints and writes files; every rank's errors show
+        sys.stdout = open(os.devnull, "w")  # for the life of the process
+        args.quiet, args.save, args.plot = True, None, None
+    code = _run(args, dist)
+    if code:  # the other ranks may be waiting for this one in an all-reduce
+        dist.abort(code)
+    return code
+
+
+def _run(args: argparse.Namespace, dist: Any) -> int:
+    """`run`, alone or (dist: the minigrad.distributed module) as one rank of an MPI job."""
     start = time.perf_counter()
     if args.plot:  # the plot comes after training: a missing matplotlib should stop it before
         import matplotlib  # noqa: F401
@@ -336,6 +362,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if dist and dist.rank() != 0:
+        dist.barrier()  # rank 0 loads (downloads MNIST) first, alone
     try:
         (x_train, t_train), (x_test, t_test) = _load(args)
     except (OSError, data.CorruptFileError) as e:  # the message says which file and what to do
@@ -350,6 +378,8 @@ def run(args: argparse.Namespace) -> int:
     if empty:
         print(f"minigrad train: error: the {' and '.join(empty)} set is empty", file=sys.stderr)
         return 1
+    if dist and dist.rank() == 0:
+        dist.barrier()
     sizes = [x_train.shape[1], *args.hidden, int(t_train.max()) + 1]
     model = nn.MLP(sizes, args.activation, args.init, rng=args.seed)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
@@ -357,8 +387,23 @@ def run(args: argparse.Namespace) -> int:
     loader = data.DataLoader(
         data.TensorDataset(x_train, t_train), args.batch_size, shuffle=True, generator=args.seed
     )
+    evaluator = evaluate
+    if dist:
+        dist.broadcast_parameters(model)
+        optimizer = dist.DistributedOptimizer(optimizer)
+        loader = dist.DistributedLoader(
+            loader.dataset, args.batch_size, shuffle=True, generator=args.seed
+        )
+        evaluator = dist.evaluate
     if not args.quiet:
         print(_summary(args, x_train, x_test, model, lr))
+        if dist:
+            left = len(x_train) % loader.global_batch
+            print(
+                f"distributed: {dist.size()} ranks x batch {args.batch_size} = global batch "
+                f"{loader.global_batch}"
+                + (f"; the last {left} samples of each epoch's order are left out" if left else "")
+            )
     try:
         # A diverging run overflows on its way to inf and NaN; fit's error says so once.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -370,13 +415,18 @@ def run(args: argparse.Namespace) -> int:
                 iters=args.iters,
                 eval_sets={"train": (x_train, t_train), "test": (x_test, t_test)},
                 progress=not args.quiet,
+                evaluator=evaluator,
             )
     except FloatingPointError as e:  # nothing is saved: the weights are inf or NaN
         print(f"minigrad train: error: {e} (--lr {lr:g})", file=sys.stderr)
         return 1
+    if dist:  # each rank's losses are of its share: the mean over ranks is the global one
+        history["loss"] = dist.average(history["loss"]).tolist()
+        history["batch_loss"] = dist.average(history["batch_loss"]).tolist()
     print(
         f"train accuracy {history['train_acc'][-1]:.4f}  test accuracy "
         f"{history['test_acc'][-1]:.4f}  ({time.perf_counter() - start:.1f} s)"
+        + (f" on {dist.size()} ranks" if dist else "")
     )
     # The paths were checked before training, but a disk can still fill up; a failed
     # save must not cost the plot, nor the other way round.
