@@ -335,11 +335,10 @@ class DistributedOptimizer(optim.Optimizer):
                 bucket.unpack(present, scale)
             self.optimizer.step()
             return
-        presents = [bucket.pack() for bucket in self._buckets]
-        requests = [
-            self._comm.Iallreduce(_MPI.IN_PLACE, bucket.buffer, op=_MPI.SUM)
-            for bucket in self._buckets
-        ]
+        presents, requests = [], []
+        for bucket in self._buckets:  # each bucket leaves while the next is being packed
+            presents.append(bucket.pack())
+            requests.append(self._comm.Iallreduce(_MPI.IN_PLACE, bucket.buffer, op=_MPI.SUM))
         # The wrapped step skips a parameter whose .grad is None: clear all, and give each
         # bucket's parameters their averaged gradient only for that bucket's update.
         for p in self.params:

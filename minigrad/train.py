@@ -400,7 +400,7 @@ def _run(args: argparse.Namespace, dist: Any) -> int:
         if dist:
             left = len(x_train) % loader.global_batch
             print(
-                f"distributed: {dist.size()} ranks x batch {args.batch_size} = global batch "
+                f"distributed: {_ranks(dist.size())} x batch {args.batch_size} = global batch "
                 f"{loader.global_batch}"
                 + (f"; the last {left} samples of each epoch's order are left out" if left else "")
             )
@@ -426,7 +426,7 @@ def _run(args: argparse.Namespace, dist: Any) -> int:
     print(
         f"train accuracy {history['train_acc'][-1]:.4f}  test accuracy "
         f"{history['test_acc'][-1]:.4f}  ({time.perf_counter() - start:.1f} s)"
-        + (f" on {dist.size()} ranks" if dist else "")
+        + (f" on {_ranks(dist.size())}" if dist else "")
     )
     # The paths were checked before training, but a disk can still fill up; a failed
     # save must not cost the plot, nor the other way round.
@@ -446,6 +446,10 @@ def _run(args: argparse.Namespace, dist: Any) -> int:
         title = f"{args.data}: {shape} {args.activation}, {args.optimizer} lr {lr:g}"
         failed |= not _write(lambda path: plot_history(history, title=title, path=path), args.plot)
     return 1 if failed else 0
+
+
+def _ranks(n: int) -> str:
+    return f"{n} rank{'s' * (n != 1)}"
 
 
 def _write(save: Callable[[Any], Any], path: Any) -> bool:
