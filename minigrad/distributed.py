@@ -102,7 +102,7 @@ def init(timeout: float = DEFAULT_TIMEOUT) -> None:
                     f"ranks within {timeout:g} s (one has not started, is stuck, or the hosts "
                     "cannot connect); aborting the job"
                 )
-                comm.Abort(1)
+                _abort(comm, 1)
             time.sleep(0.001)
     _MPI = MPI
 
@@ -112,13 +112,22 @@ def _say(message: str) -> None:
     sys.stderr.flush()
 
 
+def _abort(comm: Any, code: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The launcher tears the job down as soon as it hears of the abort,
+    # sometimes before it has passed on what this rank just wrote: give it a moment.
+    time.sleep(0.2)
+    comm.Abort(code)
+
+
 def _abort_on_exception(
     kind: type[BaseException], error: BaseException, tb: TracebackType | None
 ) -> None:
     comm = _MPI.COMM_WORLD
     text = "".join(traceback.format_exception(kind, error, tb))
     _say(f"rank {comm.Get_rank()} of {comm.Get_size()} failed; aborting the job:\n{text}")
-    comm.Abort(1)
+    _abort(comm, 1)
 
 
 def rank() -> int:
@@ -142,9 +151,7 @@ def abort(code: int = 1) -> None:
     For an error that one rank finds and handles itself: returning would leave
     the other ranks waiting for it in their next all-reduce.
     """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    _mpi().COMM_WORLD.Abort(code)
+    _abort(_mpi().COMM_WORLD, code)
 
 
 def _tensors(params: nn.Module | Iterable[Tensor]) -> list[Tensor]:
@@ -235,6 +242,11 @@ class _Bucket:
             view = self.buffer[offset : offset + p.size]
             if p.grad is None:
                 view[...] = 0
+            elif p.grad.shape != p.shape:
+                raise ValueError(
+                    f"a parameter of shape {p.shape} has a .grad of shape {p.grad.shape}; "
+                    "a gradient must have its parameter's shape"
+                )
             else:
                 view[...] = p.grad.data.reshape(-1)
             present.append(p.grad is not None)
@@ -274,10 +286,10 @@ class DistributedOptimizer(optim.Optimizer):
     The gradients travel in contiguous buckets of at most `bucket_bytes`
     (the last layers' first), each all-reduced in place as one buffer. With
     `overlap=False` each bucket is reduced in turn (blocking) and then the
-    wrapped optimizer steps once. With `overlap=True` every bucket's
-    non-blocking all-reduce starts at once, and each bucket's parameters are
-    updated as soon as their bucket is done, while later buckets are still
-    in flight. BENCHMARKS.md ("More than one process") measures both; the
+    wrapped optimizer steps once. With `overlap=True` each bucket's
+    non-blocking all-reduce starts as soon as the bucket is packed, and each
+    bucket's parameters are updated (the wrapped optimizer stepping on them
+    alone) as soon as their bucket is done, while later ones are in flight. BENCHMARKS.md ("More than one process") measures both; the
     faster, blocking one is the default. After `step()`, each `.grad` holds
     the averaged gradient, a view of a bucket valid until the next step.
 

@@ -171,7 +171,7 @@ def test_an_exception_on_one_rank_ends_the_job_with_its_message(tmp_path):
     done = mpirun(tmp_path, FAIL, timeout=30)
     assert time.monotonic() - start < 10
     assert done.returncode != 0
-    assert "rank 1 of 2 failed" in done.stderr
+    assert "rank 1 of 2 failed" in done.stderr, done.stderr
     assert "RuntimeError: rank one cannot go on" in done.stderr
 
 
@@ -192,7 +192,7 @@ def test_a_rank_that_cannot_reach_the_others_says_so(tmp_path):
     done = mpirun(tmp_path, LATE, timeout=30)
     assert time.monotonic() - start < 10
     assert done.returncode != 0
-    assert "rank 0 of 2 could not reach the other ranks within 1 s" in done.stderr
+    assert "rank 0 of 2 could not reach the other ranks within 1 s" in done.stderr, done.stderr
 
 
 STATE = """
@@ -265,3 +265,17 @@ def test_without_mpi4py_the_command_says_which_extra_to_install():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 1
     assert "pip install 'minigrad[distributed]'" in done.stderr
+
+
+@needs_mpi
+def test_the_benchmark_runs_and_prints_its_tables(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "distributed.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--data", "subset", "--json", str(tmp_path / "r.json")],
+        capture_output=True, text=True, timeout=120, env=ENV,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for heading in ["Steps per second, global batch 200", "Allreduce on 2 ranks", "Cost model"]:
+        assert heading in done.stdout
+    assert "| 64 MB |" in done.stdout and "| 64 |" in done.stdout
+    assert (tmp_path / "r.json").exists()
