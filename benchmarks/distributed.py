@@ -3,16 +3,18 @@
     python benchmarks/distributed.py              # a few minutes; prints Markdown
     python benchmarks/distributed.py --quick      # seconds: checks that everything runs
 
-Launches itself under `mpiexec -n 1` and `-n 2` (one BLAS thread per rank)
-and measures, with global batch 200:
+Launches itself under `mpiexec -n 2` (one BLAS thread per rank) and
+measures, with global batch 200, every variant in rotating turns in the
+same job (so that the machine's other load falls on all alike):
 
 - W1 and W2 (benchmarks/workloads.py) training steps per second: one rank
-  with batch 200, and two ranks with batch 100 each, their gradients
-  averaged by `DistributedOptimizer` at the step's end in one bucket, at the
-  step's end in 64 KB buckets, and overlapped (non-blocking all-reduce of
-  64 KB buckets, each bucket's update as soon as it is reduced); beside
-  them two ranks with batch 100 that do not communicate, which isolates
-  the all-reduce's share of the step;
+  with batch 200 (rank 0 alone while rank 1 sleeps), and two ranks with
+  batch 100 each, their gradients averaged by `DistributedOptimizer` at the
+  step's end in one bucket, at the step's end in 64 KB buckets, and
+  overlapped (each 64 KB bucket's non-blocking all-reduce started as soon
+  as it is packed, its update as soon as it is reduced); beside them two
+  ranks with batch 100 that do not communicate, which separates the
+  all-reduce's share of the step from the two ranks' share of the cores;
 - one process's step time against its batch size (for the cost model);
 - the time of an in-place `Allreduce` of float32 messages of 4 KB to 64 MB
   on two ranks.
@@ -81,55 +83,72 @@ def _step(model, opt, batches, rank: int, share: int):
     return step
 
 
+def _idle_barrier(comm) -> None:
+    """A barrier that sleeps while it waits: MPI's own spins, taking a core from the rank
+    that is still working (and a 2-core machine has none to spare)."""
+    request = comm.Ibarrier()
+    while not request.Test():
+        time.sleep(0.0002)
+
+
 def worker_steps(args: argparse.Namespace) -> dict:
+    """Every variant in rotating turns in one 2-rank job, so that one stretch of the
+    machine's load falls on all of them; "alone" variants run on rank 0 while rank 1 sleeps."""
+    from mpi4py import MPI
+
     from minigrad import distributed as dist
 
+    comm = MPI.COMM_WORLD
     rank, size = dist.rank(), dist.size()
+    if size != 2:
+        sys.exit("the steps benchmark runs on 2 ranks")
     images = load_images(args.data)
     out: dict = {"data": images[2], "workloads": {}}
     for w in WORKLOADS[:2]:
         w = dataclasses.replace(w, batch=GLOBAL_BATCH)
         batches = make_batches(w, 20, images[:2])
         weights = make_weights(w.sizes)
-        runners = {}
+        runners = {}  # name -> (step, whether rank 0 runs it alone)
 
-        def plain(share: int, w=w, weights=weights, batches=batches):
+        def plain(share: int, r: int, w=w, weights=weights, batches=batches):
             model = minigrad_model(w, weights)
-            return _step(model, optim.SGD(model.parameters(), lr=LR), batches, rank, share)
+            return _step(model, optim.SGD(model.parameters(), lr=LR), batches, r, share)
 
-        if size == 1:
-            for b in SWEEP:
-                runners[f"batch {b}"] = plain(b)
-        else:
-            share = GLOBAL_BATCH // size
-            runners["no all-reduce"] = plain(share)
-            for name, overlap, bucket in (
-                ("step-end, one bucket", False, dist.DEFAULT_BUCKET_BYTES),
-                ("step-end, 64 KB buckets", False, SMALL_BUCKETS),
-                ("overlapped, 64 KB buckets", True, SMALL_BUCKETS),
-            ):
-                model = minigrad_model(w, weights)
-                opt = dist.DistributedOptimizer(
-                    optim.SGD(model.parameters(), lr=LR), overlap=overlap, bucket_bytes=bucket
-                )
-                runners[name] = _step(model, opt, batches, rank, share)
-        for run in runners.values():
-            for i in range(args.warmup):
-                run(i)
+        for b in SWEEP:  # one process: batch 200 and the sweep of the cost model
+            runners[f"1 rank, batch {b}"] = (plain(b, 0) if rank == 0 else None, True)
+        share = GLOBAL_BATCH // size
+        runners["2 ranks: no all-reduce"] = (plain(share, rank), False)
+        for name, overlap, bucket in (
+            ("step-end, one bucket", False, dist.DEFAULT_BUCKET_BYTES),
+            ("step-end, 64 KB buckets", False, SMALL_BUCKETS),
+            ("overlapped, 64 KB buckets", True, SMALL_BUCKETS),
+        ):
+            model = minigrad_model(w, weights)
+            opt = dist.DistributedOptimizer(
+                optim.SGD(model.parameters(), lr=LR), overlap=overlap, bucket_bytes=bucket
+            )
+            runners[f"2 ranks: {name}"] = (_step(model, opt, batches, rank, share), False)
+        for run, _ in runners.values():
+            if run is not None:
+                for i in range(args.warmup):
+                    run(i)
         times: dict[str, list[float]] = {name: [] for name in runners}
         names = list(runners)
         for r in range(args.reps):  # turns in rotating order, as harness.interleave does
             for name in names[r % len(names) :] + names[: r % len(names)]:
-                dist.barrier()
+                run, alone = runners[name]
+                _idle_barrier(comm)
+                if alone and rank != 0:
+                    continue
                 start = time.perf_counter()
                 for i in range(args.steps):
-                    runners[name](i)
+                    run(i)
                 times[name].append((time.perf_counter() - start) / args.steps)
         out["workloads"][w.key] = {
             "title": w.title,
             "params": sum(a.size + b.size for a, b in weights),
             "macs": mlp_macs(w.sizes),
-            "ms": {name: 1e3 * float(np.median(t)) for name, t in times.items()},
+            "ms": {name: 1e3 * float(np.median(t)) for name, t in times.items() if t},
         }
     return out
 
@@ -209,27 +228,24 @@ def predictions(fixed: float, per_sample: float, nbytes: int) -> list[dict]:
     return rows
 
 
-def markdown(steps1: dict, steps2: dict, sweep_fit: dict, ar: dict, info: dict, load) -> str:
+def markdown(steps: dict, sweep_fit: dict, ar: dict, info: dict, load) -> str:
     lines = [f"Machine: {describe_machine(info)}", ""]
     lines.append(
-        f"- data: {steps1['data']}; one BLAS thread per rank; other processes kept "
+        f"- data: {steps['data']}; one BLAS thread per rank; other processes kept "
         + (f"{100 * load:.0f}% of the cores busy" if load is not None else "an unknown share")
     )
     lines += ["", "#### Steps per second, global batch 200", ""]
-    names2 = list(next(iter(steps2["workloads"].values()))["ms"])
-    head = ["workload", "1 rank, batch 200", *(f"2 ranks: {n}" for n in names2)]
+    names = [n for n in next(iter(steps["workloads"].values()))["ms"] if n.startswith("2 ranks")]
+    head = ["workload", "1 rank, batch 200", *names]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for key, w1 in steps1["workloads"].items():
-        alone = w1["ms"]["batch 200"]
-        cells = [w1["title"].replace("batch 200", "global batch 200"), f"{1e3 / alone:.0f}"]
-        for name in names2:
-            ms = steps2["workloads"][key]["ms"][name]
-            cells.append(f"{1e3 / ms:.0f} ({alone / ms:.2f}x)")
+    for w in steps["workloads"].values():
+        alone = w["ms"]["1 rank, batch 200"]
+        cells = [w["title"].replace("batch 200", "global batch 200"), f"{1e3 / alone:.0f}"]
+        cells += [f"{1e3 / w['ms'][name]:.0f} ({alone / w['ms'][name]:.2f}x)" for name in names]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Steps per second (speed-up over one rank). Median ms per step:", ""]
-    for key in steps1["workloads"]:
-        ms = {**steps1["workloads"][key]["ms"], **steps2["workloads"][key]["ms"]}
-        lines.append(f"- {key}: " + ", ".join(f"{k} {v:.2f}" for k, v in ms.items()))
+    for key, w in steps["workloads"].items():
+        lines.append(f"- {key}: " + ", ".join(f"{k} {v:.2f}" for k, v in w["ms"].items()))
     lines += ["", "#### In-place float32 Allreduce on 2 ranks (this machine, shared memory)", ""]
     lines += ["| message | median us | GB/s (message / time) |", "|---|---|---|"]
     for nbytes, us in ar["us"].items():
@@ -244,7 +260,14 @@ def markdown(steps1: dict, steps2: dict, sweep_fit: dict, ar: dict, info: dict, 
             f"{fit['nbytes'] / 1e6:.2f} MB"
         )
     for fit in sweep_fit.values():
-        lines += ["", f"{fit['title']}:", ""]
+        rows = fit["rows"]
+        peaks = "; ".join(
+            f"{g} Gb/s peaks at {max(rows, key=lambda r: r[f'speedup_{g}'])['machines']} "
+            f"machines ({max(r[f'speedup_{g}'] for r in rows):.2f}x)"
+            for g in (10, 100)
+        )
+        ceiling = rows[0]["compute_ms"] / fit["fixed"]
+        lines += ["", f"{fit['title']}: {peaks}; no network could pass {ceiling:.1f}x", ""]
         lines += [
             "| machines | compute ms | all-reduce ms 10 Gb/s | speed-up 10 Gb/s | all-reduce ms "
             "100 Gb/s | speed-up 100 Gb/s | 200 per machine: speed-up 10 / 100 Gb/s |",
@@ -280,12 +303,11 @@ def main() -> None:
     if args.quick:
         args.reps, args.steps, args.warmup, args.budget = 1, 3, 1, 0.01
     load = OtherLoad()
-    steps1 = launch(1, "steps", args)
-    steps2 = launch(2, "steps", args)
+    steps = launch(2, "steps", args)
     ar = launch(2, "allreduce", args)
     sweep_fit = {}
-    for key, w in steps1["workloads"].items():
-        sweep = {b: w["ms"][f"batch {b}"] for b in SWEEP}
+    for key, w in steps["workloads"].items():
+        sweep = {b: w["ms"][f"1 rank, batch {b}"] for b in SWEEP}
         fixed, per_sample = compute_model(sweep)
         nbytes = 4 * w["params"]
         sweep_fit[key] = {
@@ -299,7 +321,7 @@ def main() -> None:
     # (im2col makes the convolution a matrix product as fast per operation as W2's), its
     # fixed cost taken as W2's.
     w2 = sweep_fit["W2"]
-    conv_per_sample = w2["per_sample"] * CONVNET_MACS / steps1["workloads"]["W2"]["macs"]
+    conv_per_sample = w2["per_sample"] * CONVNET_MACS / steps["workloads"]["W2"]["macs"]
     sweep_fit["SimpleConvNet"] = {
         "title": f"chapter-7 SimpleConvNet (estimated from W2 by multiply-adds), "
         f"{4 * CONVNET_PARAMS / 1e6:.2f} MB of gradients",
@@ -310,10 +332,10 @@ def main() -> None:
     }
     info = machine_info()
     fraction = load.fraction()
-    print(markdown(steps1, steps2, sweep_fit, ar, info, fraction))
+    print(markdown(steps, sweep_fit, ar, info, fraction))
     if args.json:
-        report = {"machine": info, "other_load": fraction, "one_rank": steps1}
-        report.update(two_ranks=steps2, allreduce=ar, model=sweep_fit)
+        report = {"machine": info, "other_load": fraction, "steps": steps}
+        report.update(allreduce=ar, model=sweep_fit)
         args.json.write_text(json.dumps(report, indent=1))
 
 
