@@ -386,7 +386,9 @@ class DistributedLoader:
     Each epoch draws one permutation of the whole dataset from `generator`
     (the same seed on every rank gives the same order everywhere, the order
     `DataLoader(dataset, size() * batch_size, shuffle=True, generator=seed)`
-    draws); global batch b is that order's samples b*N*B to (b+1)*N*B, and
+    draws; with None, rank 0 picks a seed for all; a Generator of your own must
+    be seeded alike on every rank); global batch b is that order's samples
+    b*N*B to (b+1)*N*B, and
     rank r takes its r-th slice of B. The last global batch, if incomplete,
     is left out (drop_last), so that every rank takes the same number of
     steps and every step averages equal shares.
@@ -410,6 +412,10 @@ class DistributedLoader:
                 f"{self.global_batch} ({size()} ranks x batch {self.batch_size})"
             )
         self.shuffle = shuffle
+        if generator is None:  # a fresh seed, but the same on every rank: rank 0's
+            seed = np.random.default_rng().integers(2**63, size=2, dtype=np.uint64)
+            _mpi().COMM_WORLD.Bcast(seed, root=0)
+            generator = np.random.default_rng(seed)
         self.generator = np.random.default_rng(generator)
 
     def __len__(self) -> int:

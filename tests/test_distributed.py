@@ -123,10 +123,10 @@ SHARES = """
     from minigrad import data
     from minigrad import distributed as dist
 
-    n, out = int(sys.argv[1]), sys.argv[2]
+    n, out, seed = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     loader = dist.DistributedLoader(
         data.TensorDataset(np.arange(n, dtype=np.float32), np.arange(n)), 30, shuffle=True,
-        generator=3,
+        generator=None if seed == "none" else int(seed),
     )
     epochs = [np.stack([t.data for _, t in loader]) for _ in range(2)]
     np.save(f"{out}.{dist.rank()}.npy", np.stack(epochs))  # (epoch, step, sample)
@@ -136,7 +136,7 @@ SHARES = """
 @needs_mpi
 def test_ranks_take_disjoint_shares_of_the_global_batches(tmp_path):
     n = 250  # 4 global batches of 60 and 10 samples left out
-    done = mpirun(tmp_path, SHARES, str(n), str(tmp_path / "seen"))
+    done = mpirun(tmp_path, SHARES, str(n), str(tmp_path / "seen"), "3")
     assert done.returncode == 0, done.stderr
     ranks = [np.load(tmp_path / f"seen.{r}.npy") for r in range(2)]
     assert ranks[0].shape == ranks[1].shape == (2, 4, 30)
@@ -151,6 +151,14 @@ def test_ranks_take_disjoint_shares_of_the_global_batches(tmp_path):
         seen = np.concatenate([r[epoch].ravel() for r in ranks])
         assert len(np.unique(seen)) == 240  # disjoint: no sample twice in an epoch
     assert not np.array_equal(ranks[0][0], ranks[0][1])  # a new order every epoch
+
+
+@needs_mpi
+def test_without_a_seed_the_ranks_still_share_one_order(tmp_path):
+    done = mpirun(tmp_path, SHARES, "240", str(tmp_path / "seen"), "none")
+    assert done.returncode == 0, done.stderr
+    seen = np.concatenate([np.load(tmp_path / f"seen.{r}.npy")[0].ravel() for r in range(2)])
+    assert sorted(seen) == list(range(240))
 
 
 FAIL = """
