@@ -14,8 +14,10 @@ replayed with the optimizer step fused in (`Replay(..., optimizer=opt)`).
 W5 times one recorded op on one element, forward and backward, against
 NumPy doing the same arithmetic; W5b does the same for `a + b` with
 `backward(seed)` (see `workloads.add_case_runners` for how it differs).
-Implementations take turns in one process (see `harness.interleave`).
-Prints Markdown that drops into BENCHMARKS.md's results section as it is.
+W6 times a SimpleConvNet step (the book's chapter 7) against hand-written
+NumPy im2col (`conv_workload.py`). Implementations take turns in one process
+(see `harness.interleave`). Prints Markdown that drops into BENCHMARKS.md's
+results section as it is.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import conv_workload
 import numpy as np
 from harness import OtherLoad, describe_machine, interleave, machine_info, summarize
 from workloads import (
@@ -260,6 +263,8 @@ def markdown(report: dict) -> str:
             *_op_head("case", keys),
             _op_row(report["add"]["case"], us, keys),
         ]
+    if report.get("conv"):
+        lines += conv_workload.markdown(report["conv"], COLUMNS)
     return "\n".join(lines)
 
 
@@ -280,7 +285,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument(
         "--only",
-        default="W1,W2,W3,W4,W5,W5b",
+        default="W1,W2,W3,W4,W5,W5b,W6",
         help="comma-separated workloads to run (default: all)",
     )
     parser.add_argument(
@@ -302,9 +307,9 @@ def main(argv: list[str] | None = None) -> dict:
             parser.error(f"--settle takes a count >= 0, got {args.settle}")
         mode = dataclasses.replace(mode, settle=args.settle)
     keys = [k.strip().upper() for k in args.only.split(",")]
-    unknown = set(keys) - {w.key for w in WORKLOADS} - {"W5", "W5B"}
+    unknown = set(keys) - {w.key for w in WORKLOADS} - {"W5", "W5B", "W6"}
     if unknown:
-        parser.error(f"unknown workloads {sorted(unknown)}; choose from W1-W5 and W5b")
+        parser.error(f"unknown workloads {sorted(unknown)}; choose from W1-W6 and W5b")
 
     notes = []
     others = set()
@@ -320,7 +325,7 @@ def main(argv: list[str] | None = None) -> dict:
         if found:
             others.add(key)
     mnist = None
-    if any(w.data == "mnist" and w.key in keys for w in WORKLOADS):
+    if "W6" in keys or any(w.data == "mnist" and w.key in keys for w in WORKLOADS):
         x, t, source = load_images(args.data)
         mnist = (x, t)
         notes.append("data: " + source)
@@ -338,6 +343,7 @@ def main(argv: list[str] | None = None) -> dict:
         "steps": bench_steps(mode, keys, mnist, others),
         "ops": bench_ops(mode, others) if "W5" in keys else [],
         "add": bench_add(mode, others) if "W5B" in keys else None,
+        "conv": conv_workload.bench(mode, mnist, others) if "W6" in keys else None,
     }
     report["seconds"] = round(time.perf_counter() - started, 1)
     other = load.fraction()

@@ -616,11 +616,11 @@ def _backprop(
     """
     _State.sweeps += 1
     retain_graph = retain_graph or create_graph  # the new graph refers to the old one
-    pending: dict[int, Any] = {}  # gradient flowing into each non-leaf, summed over its uses
+    pending: dict[Tensor, Any] = {}  # gradient flowing into each non-leaf, summed over its uses
+    leaves: dict[Tensor, Any] = {}  # the same for leaves (with `wanted`: the wanted ones)
     queue: list[tuple[int, Tensor]] = []  # (-seq, tensor): a heap, newest node first
-    leaves: dict[int, list] = {}  # id -> [leaf, gradient summed over its uses]
-    taken: set[int] = set()  # arrays already given to a .grad (see _own)
-    targets = {id(t) for t in wanted} if wanted is not None else None
+    targets = None if wanted is None else set(wanted)  # tensors hash by identity
+    taken: set[int] = set()  # arrays already given to a .grad (see claim)
 
     anomaly = _State.anomaly
     previous_mode = _State.grad_enabled
@@ -635,15 +635,15 @@ def _backprop(
 
         while queue:
             t = heappop(queue)[1]
-            node, g = t._node, pending.pop(id(t))
+            node, g = t._node, pending.pop(t)
             inputs = node.inputs
             if inputs is None:
                 raise RuntimeError(_FREED)
             if _State.last_change > node.seq:  # something changed in place since the forward
                 _check_unchanged(t, node)
             if targets is not None:
-                if id(t) in targets:
-                    leaves[id(t)] = [t, g]
+                if t in targets:
+                    leaves[t] = g
             elif t._retain_grad:
                 accumulate_grad(t, g, create_graph, taken)
             attrs = node.attrs if node.saved is None else {**node.attrs, "saved": node.saved}
@@ -661,26 +661,27 @@ def _backprop(
                 if gx.dtype is not x.data.dtype:  # a float32 input gets a float32 gradient
                     gx = gx.astype(x.data.dtype)  # under create_graph, a recorded F.astype
                 # deliver's two usual cases, inlined: a non-leaf's first gradient, a leaf's first
-                if x._node is not None and id(x) not in pending:
-                    pending[id(x)] = gx
-                    heappush(queue, (-x._node.seq, x))
-                elif targets is None and x._node is None and id(x) not in leaves:
-                    leaves[id(x)] = [x, gx]
-                else:
-                    _deliver(x, gx, pending, queue, leaves, targets)
+                if x._node is not None:
+                    if x not in pending:
+                        pending[x] = gx
+                        heappush(queue, (-x._node.seq, x))
+                        continue
+                elif targets is None and x not in leaves:
+                    leaves[x] = gx
+                    continue
+                _deliver(x, gx, pending, queue, leaves, targets)
             if not retain_graph:
                 node.inputs = node.arrays = node.saved = None
     finally:
         _State.grad_enabled = previous_mode
     if targets is None:
-        for x, g in leaves.values():
+        for x, g in leaves.items():
             if create_graph or x.grad is not None:
                 accumulate_grad(x, g, create_graph, taken)
             else:  # the usual case, inlined: a leaf's first gradient
                 x.grad = _wrap(g if claim(g, taken) else np.array(g))
         return None
-    found = {id(x): g for x, g in leaves.values()}  # with targets, leaves holds only targets
-    return [found.get(id(t)) for t in wanted]  # an input listed twice gets its gradient twice
+    return [leaves.get(t) for t in wanted]  # an input listed twice gets its gradient twice
 
 
 def _deliver(
@@ -688,16 +689,15 @@ def _deliver(
 ) -> None:
     """Add g to the gradient flowing into x: a non-leaf's waits on the heap, a leaf's in leaves."""
     if x._node is not None:
-        prev = pending.get(id(x))
+        prev = pending.get(x)
         if prev is None:
-            pending[id(x)] = g
+            pending[x] = g
             heappush(queue, (-x._node.seq, x))
         else:
-            pending[id(x)] = prev + g
-    elif (entry := leaves.get(id(x))) is not None:
-        entry[1] = entry[1] + g
-    elif targets is None or id(x) in targets:
-        leaves[id(x)] = [x, g]
+            pending[x] = prev + g
+    elif targets is None or x in targets:
+        prev = leaves.get(x)
+        leaves[x] = g if prev is None else prev + g
 
 
 def sweep_count() -> int:

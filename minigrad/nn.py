@@ -18,6 +18,7 @@ its gradient back in its own dtype. A new layer does the same with
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import zipfile
@@ -28,7 +29,7 @@ import numpy as np
 
 from minigrad import functional as F
 from minigrad._files import write_atomically
-from minigrad.engine import Tensor, TensorLike, get_default_dtype, no_grad
+from minigrad.engine import Tensor, TensorLike, get_default_dtype, no_grad, unwrap
 
 __all__ = [
     "Parameter", "Module", "Linear", "Sequential", "MLP",
@@ -46,6 +47,16 @@ class Parameter(Tensor):
 
     def __init__(self, data: TensorLike, name: str | None = None) -> None:
         super().__init__(data, requires_grad=True, name=name)
+
+
+class Buffer(Tensor):
+    """A tensor a `Module` saves and loads with its parameters but that no optimizer updates
+    (batch norm's running statistics): never requires grad."""
+
+    __slots__ = ()
+
+    def __init__(self, data: TensorLike, name: str | None = None) -> None:
+        super().__init__(data, requires_grad=False, name=name)
 
 
 # ---------------------------------------------------------------- initializers
@@ -119,8 +130,11 @@ def _is_positive_int(n: Any) -> bool:
 def _input_like(x: TensorLike, weight: Tensor) -> TensorLike:
     """x in weight's dtype, if x is a numeric array or tensor of another dtype (see the
     module docstring); anything else (a list, a number) is left to the op."""
-    dtype = getattr(x, "dtype", None)
-    if dtype is None or dtype == weight.dtype or dtype.kind not in "biuf":
+    dtype = getattr(x.data if isinstance(x, Tensor) else x, "dtype", None)
+    # `is` first: NumPy's built-in dtypes are singletons, and this runs on every layer call
+    if dtype is weight.data.dtype or dtype is None or dtype == weight.data.dtype:
+        return x
+    if dtype.kind not in "biuf":
         return x
     if isinstance(x, Tensor):
         return F.astype(x, weight.dtype)  # recorded: the gradient goes back in x's dtype
@@ -162,7 +176,10 @@ class Module:
             if isinstance(value, Parameter):
                 settings.append(f"{name}={value.shape}")
             elif (
-                isinstance(value, bool | int | float | str)
+                (
+                    isinstance(value, bool | int | float | str)
+                    or (isinstance(value, tuple) and all(isinstance(v, int) for v in value))
+                )
                 and not name.startswith("_")
                 and name != "training"
             ):
@@ -197,11 +214,11 @@ class Module:
 
     def _members(self) -> Iterator[tuple[str, Parameter | Module]]:
         for name, value in vars(self).items():
-            if isinstance(value, Parameter | Module):
+            if isinstance(value, Parameter | Buffer | Module):
                 yield name, value
             elif isinstance(value, list | tuple):
                 for i, item in enumerate(value):
-                    if isinstance(item, Parameter | Module):
+                    if isinstance(item, Parameter | Buffer | Module):
                         yield f"{name}.{i}", item
 
     def _walk(self, prefix: str, seen: set[int]) -> Iterator[tuple[str, Parameter | Module]]:
@@ -218,6 +235,12 @@ class Module:
         """(dotted name, parameter) pairs, each parameter once, in attribute order."""
         for name, value in self._walk("", {id(self)}):
             if isinstance(value, Parameter):
+                yield name, value
+
+    def named_buffers(self) -> Iterator[tuple[str, Buffer]]:
+        """(dotted name, buffer) pairs: the state that is not a parameter, each once."""
+        for name, value in self._walk("", {id(self)}):
+            if isinstance(value, Buffer):
                 yield name, value
 
     def parameters(self) -> Iterator[Parameter]:
@@ -248,11 +271,16 @@ class Module:
         return self.train(False)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of the parameters' arrays, by dotted name."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """Copies of the parameters' and buffers' arrays, by dotted name."""
+        return {name: p.data.copy() for name, p in self._state()}
+
+    def _state(self) -> Iterator[tuple[str, Parameter | Buffer]]:
+        yield from self.named_parameters()
+        yield from self.named_buffers()
 
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> LoadResult:
-        """Copy arrays into the parameters with the same names, cast to each parameter's dtype.
+        """Copy arrays into the parameters (and buffers) with the same names, cast to each
+        one's dtype.
 
         Mis-shaped arrays are always an error; missing and unexpected names are
         an error when `strict`, and returned otherwise. Nothing is changed
@@ -268,7 +296,7 @@ class Module:
                 f"load_state_dict takes a dict of arrays by name (as state_dict() gives), got "
                 f"{type(state).__name__}{hint}"
             )
-        params = dict(self.named_parameters())
+        params = dict(self._state())
         missing = [k for k in params if k not in state]
         unexpected = [k for k in state if k not in params]
         arrays = {k: np.asarray(state[k]) for k in params if k in state}
@@ -546,3 +574,246 @@ class TwoLayerNet(Module):
     def accuracy(self, x: TensorLike, t: Any) -> float:
         with no_grad():
             return F.accuracy(self(x), t)
+
+
+# ---------------------------------------------------------------- convolutional networks
+
+__all__ += [
+    "Buffer", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "BatchNorm1d", "BatchNorm2d",
+    "SimpleConvNet", "DeepConvNet",
+]  # fmt: skip
+
+
+def _window_pair(value: Any, what: str, minimum: int) -> tuple[int, int]:
+    """A kernel size, stride or padding as (height, width), checked when the layer is made."""
+    pair = (value, value) if not isinstance(value, tuple | list) else tuple(value)
+    if len(pair) != 2 or not all(
+        isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= minimum for n in pair
+    ):
+        raise ValueError(f"{what} must be an int >= {minimum} or a pair of them, got {value!r}")
+    return pair
+
+
+def _filters(init: str | float, shape: tuple[int, ...], rng: Generator) -> np.ndarray:
+    """Filters (FN, C, FH, FW); He and Xavier count fan-in as C * FH * FW, the inputs of
+    one output (a (in, out) weight's shape[0] is the same count)."""
+    fan_in = math.prod(shape[1:])
+    if init == "he":
+        return normal(shape, np.sqrt(2.0 / fan_in), rng)
+    if init == "xavier":
+        return normal(shape, 1.0 / np.sqrt(fan_in), rng)
+    return _weights(init, shape, rng)
+
+
+class Conv2d(Module):
+    """Convolution layer: images (N, in_channels, H, W) -> (N, out_channels, OH, OW).
+
+    W has shape (out_channels, in_channels, FH, FW) and b (out_channels,),
+    as in the book and PyTorch; kernel_size, stride and pad are an int or a
+    (height, width) pair. `init`: "he" (the default, std sqrt(2 / fan_in)
+    with fan_in = in_channels * FH * FW), "xavier", "book" (0.01 * randn)
+    or a std; b starts at zero.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        pad: int | tuple[int, int] = 0,
+        bias: bool = True,
+        init: str | float = "he",
+        rng: Generator = None,
+    ) -> None:
+        for what, n in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if not _is_positive_int(n):
+                raise ValueError(f"Conv2d {what} must be a positive int, got {n!r}")
+        kernel = _window_pair(kernel_size, "Conv2d kernel_size", 1)
+        stride, pad = _window_pair(stride, "Conv2d stride", 1), _window_pair(pad, "Conv2d pad", 0)
+        self.W = Parameter(_filters(init, (out_channels, in_channels, *kernel), rng))
+        self.b = Parameter(_zeros(out_channels)) if bias else None
+        self.stride, self.pad = stride, pad
+
+    def forward(self, x: TensorLike) -> Tensor:
+        return F.conv2d(_input_like(x, self.W), self.W, self.b, self.stride, self.pad)
+
+
+class MaxPool2d(Module):
+    """The max of each window (`F.max_pool2d`); stride defaults to kernel_size."""
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        pad: int | tuple[int, int] = 0,
+    ) -> None:
+        name = type(self).__name__
+        self.kernel_size = _window_pair(kernel_size, f"{name} kernel_size", 1)
+        self.stride = None if stride is None else _window_pair(stride, f"{name} stride", 1)
+        self.pad = _window_pair(pad, f"{name} pad", 0)
+
+    def forward(self, x: TensorLike) -> Tensor:
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.pad)
+
+
+class AvgPool2d(MaxPool2d):
+    """The mean of each window (`F.avg_pool2d`); stride defaults to kernel_size."""
+
+    def forward(self, x: TensorLike) -> Tensor:
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.pad)
+
+
+class Flatten(Module):
+    """(N, ...) -> (N, everything else): images to rows for a `Linear`."""
+
+    def forward(self, x: TensorLike) -> Tensor:
+        return F.flatten(x)
+
+
+class BatchNorm1d(Module):
+    """Batch normalization of (N, num_features) inputs (`F.batch_norm`).
+
+    gamma (ones) and beta (zeros) are parameters; the running mean (zeros)
+    and variance (ones) are buffers: saved and loaded with the state dict,
+    updated in training mode only, used in eval mode. `momentum` is the
+    share of the old running value kept at each update (the book's 0.9,
+    PyTorch's momentum=0.1).
+    """
+
+    ndim = 2  # the inputs' number of axes
+    shape = "(N, num_features)"
+
+    def __init__(self, num_features: int, momentum: float = 0.9, eps: float = 1e-5) -> None:
+        name = type(self).__name__
+        if not _is_positive_int(num_features):
+            raise ValueError(f"{name} num_features must be a positive int, got {num_features!r}")
+        if not (isinstance(momentum, numbers.Real) and 0 <= momentum <= 1):
+            raise ValueError(f"{name} momentum must be in [0, 1], got {momentum!r}")
+        if not (isinstance(eps, numbers.Real) and 0 < eps < np.inf):
+            raise ValueError(f"{name} eps must be a finite number > 0, got {eps!r}")
+        self.gamma = Parameter(aligned(np.ones(num_features, get_default_dtype())))
+        self.beta = Parameter(_zeros(num_features))
+        self.running_mean = Buffer(_zeros(num_features))
+        self.running_var = Buffer(aligned(np.ones(num_features, get_default_dtype())))
+        self.momentum, self.eps = momentum, eps
+
+    def forward(self, x: TensorLike) -> Tensor:
+        if np.ndim(unwrap(x)) != self.ndim:
+            raise ValueError(
+                f"{type(self).__name__} takes inputs of shape {self.shape}, got shape "
+                f"{np.shape(unwrap(x))}"
+            )
+        return F.batch_norm(
+            _input_like(x, self.gamma), self.gamma, self.beta, self.running_mean, self.running_var,
+            self.training, self.momentum, self.eps,
+        )  # fmt: skip
+
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalization of images (N, num_features, H, W), per channel over N, H and W."""
+
+    ndim = 4
+    shape = "(N, num_features, H, W)"
+
+
+class SimpleConvNet(Sequential):
+    """The book's chapter-7 network: conv (30 filters 5x5) - ReLU - 2x2 max pool - affine
+    (100) - ReLU - affine (10), giving scores (logits).
+
+    Weights are 0.01 * randn by default, as the book's (`init` as for
+    `Linear`: "book", "he", "xavier" or a std). `from_book_params` loads the
+    book's trained parameters.
+    """
+
+    def __init__(
+        self,
+        input_dim: tuple[int, int, int] = (1, 28, 28),
+        filter_num: int = 30,
+        filter_size: int = 5,
+        hidden_size: int = 100,
+        output_size: int = 10,
+        init: str | float = "book",
+        rng: Generator = None,
+    ) -> None:
+        c, h, w = input_dim
+        rng = np.random.default_rng(rng)
+        pooled = filter_num * ((h - filter_size + 1) // 2) * ((w - filter_size + 1) // 2)
+        super().__init__(
+            Conv2d(c, filter_num, filter_size, init=init, rng=rng), ReLU(), MaxPool2d(2),
+            Flatten(), Linear(pooled, hidden_size, init=init, rng=rng), ReLU(),
+            Linear(hidden_size, output_size, init=init, rng=rng),
+        )  # fmt: skip
+
+    # the book's parameter names -> this model's
+    BOOK_NAMES = {"W1": "layers.0.W", "b1": "layers.0.b", "W2": "layers.4.W",
+                  "b2": "layers.4.b", "W3": "layers.6.W", "b3": "layers.6.b"}  # fmt: skip
+
+    @classmethod
+    def from_book_params(
+        cls,
+        params: Mapping[str, Any] | str | os.PathLike,
+        input_dim: tuple[int, int, int] = (1, 28, 28),
+    ) -> SimpleConvNet:
+        """The book's trained network from its parameters W1 (30, 1, 5, 5), b1, W2 (4320, 100),
+        b2, W3 (100, 10), b3: a mapping (the book's `network.params`) or an `.npz` of them.
+
+        The model takes the arrays' dtype (float64 for the book's), so it
+        computes what the book's code computes.
+        """
+        if not isinstance(params, Mapping):
+            with np.load(os.fspath(params), allow_pickle=False) as archive:
+                params = {k: archive[k] for k in archive.files}
+        missing = [k for k in cls.BOOK_NAMES if k not in params]
+        if missing:
+            raise ValueError(
+                f"the book's SimpleConvNet parameters are {', '.join(cls.BOOK_NAMES)}; missing "
+                f"{', '.join(missing)} (got {', '.join(sorted(params)) or 'nothing'})"
+            )
+        arrays = {k: np.asarray(params[k]) for k in cls.BOOK_NAMES}
+        W1, W2, W3 = arrays["W1"], arrays["W2"], arrays["W3"]
+        if W1.ndim != 4 or W2.ndim != 2 or W3.ndim != 2:
+            raise ValueError(
+                f"expected W1 (FN, C, FH, FW), W2 and W3 matrices, got shapes {W1.shape}, "
+                f"{W2.shape}, {W3.shape}"
+            )
+        model = cls(input_dim, W1.shape[0], W1.shape[2], W2.shape[1], W3.shape[1], rng=0)
+        dtype = np.result_type(*arrays.values())
+        for p in model.parameters():
+            p.data = p.data.astype(dtype)
+        model.load_state_dict({cls.BOOK_NAMES[k]: a for k, a in arrays.items()})
+        return model
+
+
+class DeepConvNet(Sequential):
+    """The book's chapter-8 network: six 3x3 convolutions (16, 16, 32, 32, 64, 64 filters)
+    with ReLU, a 2x2 max pool after every second one, affine (50) - ReLU - dropout 0.5 -
+    affine (10) - dropout 0.5, giving scores (logits).
+
+    The convolutions pad by 1, except the fourth, which pads by 2 as the
+    book's code does (28x28 images end as 64 x 4 x 4). Weights are He by
+    default (`init` as for `Linear`); `rng` also seeds the dropout masks.
+    """
+
+    def __init__(
+        self,
+        input_dim: tuple[int, int, int] = (1, 28, 28),
+        hidden_size: int = 50,
+        output_size: int = 10,
+        init: str | float = "he",
+        rng: Generator = None,
+    ) -> None:
+        c, h, w = input_dim
+        rng = np.random.default_rng(rng)
+        layers: list[Module] = []
+        for i, (n_out, pad) in enumerate([(16, 1), (16, 1), (32, 1), (32, 2), (64, 1), (64, 1)]):
+            layers += [Conv2d(c, n_out, 3, pad=pad, init=init, rng=rng), ReLU()]
+            c, h, w = n_out, h + 2 * pad - 2, w + 2 * pad - 2
+            if i % 2:
+                layers.append(MaxPool2d(2))
+                h, w = h // 2, w // 2
+        super().__init__(
+            *layers, Flatten(), Linear(c * h * w, hidden_size, init=init, rng=rng), ReLU(),
+            Dropout(0.5, rng), Linear(hidden_size, output_size, init=init, rng=rng),
+            Dropout(0.5, rng),
+        )  # fmt: skip

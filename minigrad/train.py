@@ -6,6 +6,10 @@ minigrad (5,000 training / 1,000 test images). It differs from the book's
 chapter-4 run in two numbers so that it passes 0.90 test accuracy on the
 subset in seconds: lr 0.5 instead of 0.1 (with 0.1 the test accuracy stalls
 near 0.90) and 50 epochs (2,500 steps) instead of 10,000 steps.
+
+`--model simple-cnn` and `--model deep-cnn` train the book's chapter-7 and
+chapter-8 convolutional nets on images (N, 1, 28, 28), with the book's
+settings as their defaults: Adam, lr 0.001, 20 epochs.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ Arrays = tuple[np.ndarray, np.ndarray]
 # diverges with deeper ReLU nets (--hidden 100,100 --activation relu --init he).
 DEFAULT_LR = {"sgd": 0.5, "momentum": 0.05, "adagrad": 0.05, "rmsprop": 0.001, "adam": 0.001}
 DEFAULT_EPOCHS = 50
+# The convolutional nets' defaults: the book's chapters 7 and 8 (Adam, lr 0.001, 20 epochs).
+CNN_DEFAULTS = {"optimizer": "adam", "epochs": 20}
+CNN_INIT = {"simple-cnn": "book", "deep-cnn": "he"}
 
 
 def train_step(
@@ -218,11 +225,22 @@ class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `minigrad train`."""
     parser.description = (
-        "Train an MLP with softmax cross-entropy. Defaults: the book's two-layer net "
+        "Train a network with softmax cross-entropy. Defaults: the book's two-layer net "
         "(784-50-10, sigmoid, 0.01*randn init, SGD, batch 100) on the embedded MNIST subset, "
-        f"lr {DEFAULT_LR['sgd']}, {DEFAULT_EPOCHS} epochs."
+        f"lr {DEFAULT_LR['sgd']}, {DEFAULT_EPOCHS} epochs. --model simple-cnn and deep-cnn "
+        "train the book's convolutional nets (chapters 7 and 8) with the book's Adam, lr "
+        f"{DEFAULT_LR['adam']}, {CNN_DEFAULTS['epochs']} epochs."
     )
     parser.formatter_class = _HelpWithDefaults
+    parser.add_argument(
+        "--model",
+        choices=("mlp", "simple-cnn", "deep-cnn"),
+        default="mlp",
+        help="mlp: fully connected (--hidden, --activation); simple-cnn: the book's chapter-7 "
+        "convnet (conv 30x5x5, pool, 100, 10); deep-cnn: its chapter-8 net (six 3x3 "
+        "convolutions, three pools, 50, dropout, 10). The convnets take MNIST images (not "
+        "spiral)",
+    )
     parser.add_argument(
         "--data",
         choices=("subset", "mnist", "spiral"),
@@ -247,19 +265,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--activation",
         choices=("sigmoid", "relu", "tanh"),
         default="sigmoid",
-        help="between the layers",
+        help="between the layers (mlp)",
     )
     parser.add_argument(
         "--init",
         choices=("book", "xavier", "he"),
-        default="book",
-        help="weights: book = 0.01*randn, xavier = randn/sqrt(n), he = randn*sqrt(2/n)",
+        help="weights: book = 0.01*randn, xavier = randn/sqrt(n), he = randn*sqrt(2/n), n the "
+        "inputs of one unit (default: he for deep-cnn, else book)",
     )
     parser.add_argument(
         "--optimizer",
         choices=tuple(DEFAULT_LR),
-        default="sgd",
-        help="momentum is SGD with momentum 0.9",
+        help="momentum is SGD with momentum 0.9 (default: sgd for mlp, adam for the convnets)",
     )
     parser.add_argument(
         "--lr",
@@ -271,7 +288,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=_positive(int), default=100, help="samples per step")
     length = parser.add_mutually_exclusive_group()
     length.add_argument(
-        "--epochs", type=_positive(int), default=DEFAULT_EPOCHS, help="passes over the training set"
+        "--epochs",
+        type=_positive(int),
+        help=f"passes over the training set (default: {DEFAULT_EPOCHS} for mlp, "
+        f"{CNN_DEFAULTS['epochs']} for the convnets)",
     )
     length.add_argument(
         "--iters", type=_positive(int), help="train for this many steps instead of --epochs"
@@ -299,10 +319,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> tuple[Arrays, Arrays]:
+    flatten = args.model == "mlp"  # the convnets take images (N, 1, 28, 28)
     if args.data == "subset":
-        return data.load_mnist_subset()
+        return data.load_mnist_subset(flatten=flatten)
     if args.data == "mnist":
-        return data.load_mnist(data_dir=args.data_dir, progress=not args.quiet)
+        return data.load_mnist(data_dir=args.data_dir, progress=not args.quiet, flatten=flatten)
     # Two draws of the same spirals: the test points are new noise on the same arms.
     return data.spiral(seed=0), data.spiral(seed=1)
 
@@ -327,12 +348,44 @@ def _summary(
     n = sum(p.size for p in model.parameters())
     count, unit = (args.iters, "step") if args.iters else (args.epochs, "epoch")
     length = f"{count} {unit}{'s' * (count != 1)}"
+    samples = f"{x_train.shape[1]} features" if x_train.ndim == 2 else f"shape {x_train.shape[1:]}"
+    if args.model == "mlp":
+        shape += f" {args.activation}"
+    else:  # a convnet: its name says what it is
+        shape = ""
     return (
         f"data {args.data}: {len(x_train):,} training and {len(x_test):,} test samples of "
-        f"{x_train.shape[1]} features; model {type(model).__name__}{shape} {args.activation}, "
+        f"{samples}; model {type(model).__name__}{shape}, "
         f"{n:,} parameters; optimizer {args.optimizer}, lr {lr:g}, batch {args.batch_size}, "
         f"{length}"
     )
+
+
+def resolve_defaults(args: argparse.Namespace) -> str | None:
+    """Fill in the defaults that depend on --model; an error message if options clash."""
+    cnn = args.model != "mlp"
+    if cnn and args.data == "spiral":
+        return f"--model {args.model} takes MNIST images; use --data subset or mnist"
+    if cnn and (args.hidden != _hidden("50") or args.activation != "sigmoid"):
+        return "--hidden and --activation are for --model mlp"
+    if args.init is None:
+        args.init = CNN_INIT.get(args.model, "book")
+    if args.optimizer is None:
+        args.optimizer = CNN_DEFAULTS["optimizer"] if cnn else "sgd"
+    if args.epochs is None:
+        args.epochs = CNN_DEFAULTS["epochs"] if cnn else DEFAULT_EPOCHS
+    return None
+
+
+def _model(args: argparse.Namespace, sizes: list[int]) -> tuple[nn.Module, str]:
+    """The model, and the Python that makes one to load its saved parameters into."""
+    if args.model == "mlp":
+        return (
+            nn.MLP(sizes, args.activation, args.init, rng=args.seed),
+            f"nn.MLP({sizes}, {args.activation!r})",
+        )
+    cls = nn.SimpleConvNet if args.model == "simple-cnn" else nn.DeepConvNet
+    return cls(output_size=sizes[-1], init=args.init, rng=args.seed), f"nn.{cls.__name__}()"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -362,6 +415,10 @@ def _run(args: argparse.Namespace, dist: Any) -> int:
             file=sys.stderr,
         )
         return 2
+    clash = resolve_defaults(args)
+    if clash:
+        print(f"minigrad train: error: {clash}", file=sys.stderr)
+        return 2
     if dist and dist.rank() != 0:
         dist.barrier()  # rank 0 loads (downloads MNIST) first, alone
     try:
@@ -381,7 +438,7 @@ def _run(args: argparse.Namespace, dist: Any) -> int:
     if dist and dist.rank() == 0:
         dist.barrier()
     sizes = [x_train.shape[1], *args.hidden, int(t_train.max()) + 1]
-    model = nn.MLP(sizes, args.activation, args.init, rng=args.seed)
+    model, maker = _model(args, sizes)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     optimizer = _optimizer(args.optimizer, model.parameters(), lr)
     loader = data.DataLoader(
@@ -433,17 +490,16 @@ def _run(args: argparse.Namespace, dist: Any) -> int:
     failed = False
     if args.save:
         if _write(model.save, args.save):
-            print(
-                f"saved to {args.save}; load with model = nn.MLP({sizes}, {args.activation!r}); "
-                f"model.load(path)"
-            )
+            print(f"saved to {args.save}; load with model = {maker}; model.load(path)")
         else:
             failed = True
     if args.plot:
         from minigrad.viz import plot_history  # matplotlib is slow to import: only if asked
 
-        shape = "-".join(str(n) for n in sizes)
-        title = f"{args.data}: {shape} {args.activation}, {args.optimizer} lr {lr:g}"
+        shape = "-".join(str(n) for n in sizes) + f" {args.activation}"
+        if args.model != "mlp":
+            shape = args.model
+        title = f"{args.data}: {shape}, {args.optimizer} lr {lr:g}"
         failed |= not _write(lambda path: plot_history(history, title=title, path=path), args.plot)
     return 1 if failed else 0
 

@@ -1,4 +1,4 @@
-"""The chapter examples (examples/ch1_... to ch5_...) run and print the book's numbers.
+"""The chapter examples (examples/ch1_... to ch8_...) run and print the book's numbers.
 
 Each script runs once, in its fast mode where it has one, as a subprocess in a
 temporary directory (where its plots go). Numbers the book prints are checked
@@ -7,6 +7,8 @@ scripts but never checked. The MNIST inference with the book's sample
 weights (0.9352) needs the weights and the full MNIST: from ../shared/datasets
 beside the checkout, or wherever $MINIGRAD_TEST_SAMPLE_WEIGHTS (the .npz) and
 $MINIGRAD_TEST_MNIST (the directory of IDX files) say; it is skipped without them.
+So is chapter 7's with the book's trained convnet (0.9600), which
+$MINIGRAD_TEST_CONVNET_WEIGHTS can point at.
 """
 
 import os
@@ -481,3 +483,46 @@ def test_draw_graphs_help_prints_usage_and_writes_nothing(tmp_path):
     # It ignored its arguments: --help rewrote the pictures in docs/.
     out = run(tmp_path, "draw_graphs.py", "--help")
     assert out.startswith("usage: draw_graphs.py") and "writing" not in out
+
+
+CONVNET_WEIGHTS = Path(
+    os.environ.get("MINIGRAD_TEST_CONVNET_WEIGHTS")
+    or SHARED / "book-sample-weights" / "simple_convnet.npz"
+)
+CH7 = ("ch7_convolution.py", "--fast", "--weights", str(CONVNET_WEIGHTS), "--data-dir", str(MNIST_DIR))  # fmt: skip
+
+
+def test_ch7_convolution(outputs):
+    out, cwd = outputs(*CH7)
+    assert numbers(out.split("conv(x, W) =\n")[1].split("conv")[0]).tolist() == [15, 16, 6, 15]
+    assert numbers(out.split("conv(x, W) + 3 =\n")[1].split("conv")[0]).tolist() == [18, 19, 9, 18]  # fmt: skip
+    assert "(1, 1, 4, 4)" in line(out, "conv(x, W, pad=1), shape")
+    assert line(out, "im2col(x of shape (1, 3, 7, 7), 5x5 kernel).shape =").strip() == "(9, 75)"
+    assert line(out, "im2col(x of shape (10, 3, 7, 7), 5x5 kernel).shape =").strip() == "(90, 75)"
+    assert numbers(out.split("max_pool2d(x, 2) =\n")[1].split("avg")[0]).tolist() == [2, 3, 4, 2]
+    assert float(line(out, "final test accuracy").split()[0]) > 0.5  # 60 steps on the subset
+    plots(cwd, "ch7_filter.png", "ch7_filters.png")
+
+
+@pytest.mark.skipif(
+    not (CONVNET_WEIGHTS.is_file() and MNIST_DIR.is_dir()),
+    reason=f"the book's chapter-7 weights and MNIST are not at {CONVNET_WEIGHTS} and {MNIST_DIR} "
+    "(set MINIGRAD_TEST_CONVNET_WEIGHTS and MINIGRAD_TEST_MNIST to a copy)",
+)
+def test_ch7_book_weights_reach_0_9600(outputs):
+    out, _ = outputs(*CH7)
+    assert line(out, "test accuracy on 10,000 images, float64 as the book:").split()[0] == "0.9600"
+
+
+def test_ch7_runs_without_the_book_weights(tmp_path):
+    out = run(tmp_path, "ch7_convolution.py", "--fast", "--weights", str(tmp_path / "none.npz"))
+    assert "skipped: the book's chapter-7 weights are not at" in out
+    assert "final test accuracy" in out
+
+
+def test_ch8_deep_network(outputs):
+    out, cwd = outputs("ch8_deep_network.py", "--fast")
+    assert "MaxPool2d  -> (64, 4, 4)" in out and "123,552 parameters" in out
+    accuracy = re.search(r"^test accuracy ([\d.]+): \d+ of 1,000 wrong$", out, re.MULTILINE)
+    assert accuracy and 0.15 < float(accuracy[1]) <= 1  # 20 steps: past chance (0.1)
+    plots(cwd, "ch8_misclassified.png")

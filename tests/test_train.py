@@ -353,13 +353,19 @@ def test_help_lists_the_options_and_defaults():
                    "--quiet"]:  # fmt: skip
         assert option in text
     args = parser.parse_args([])
-    assert (args.data, args.hidden, args.activation, args.init) == (
+    assert train.resolve_defaults(args) is None  # the defaults that depend on --model
+    assert (args.model, args.data, args.hidden, args.activation, args.init) == (
+        "mlp",
         "subset",
         (50,),
         "sigmoid",
         "book",
     )
     assert (args.optimizer, args.lr, args.batch_size, args.epochs) == ("sgd", None, 100, 50)
+    for model, init in (("simple-cnn", "book"), ("deep-cnn", "he")):
+        args = parser.parse_args(["--model", model])
+        assert train.resolve_defaults(args) is None
+        assert (args.init, args.optimizer, args.epochs) == (init, "adam", 20)  # the book's
     # ArgumentDefaultsHelpFormatter showed "(default: None)" and "(default: (50,))".
     assert "(default: None)" not in text and "(default: 50)" in text
 

@@ -18,6 +18,7 @@ One module per concern; each imports only the ones listed before it:
     reductions       sum, mean, max, min
     shapes           reshape, transpose, astype, getitem, concat, stack
     losses           dropout, the losses, accuracy
+    conv             im2col, col2im, conv2d, max/avg pooling, batch_norm, flatten
     methods          Tensor's operators and op methods, set on the class
 
 How the gradient checker draws inputs for each op, and its NumPy reference,
@@ -29,6 +30,15 @@ from minigrad.functional import methods  # noqa: F401  (sets Tensor's operators)
 from minigrad.functional.activations import leaky_relu, log_sigmoid, relu, sigmoid, step
 from minigrad.functional.arithmetic import add, div, mul, neg, pow, sub
 from minigrad.functional.broadcasting import broadcast_to, sum_to
+from minigrad.functional.conv import (
+    avg_pool2d,
+    batch_norm,
+    col2im,
+    conv2d,
+    flatten,
+    im2col,
+    max_pool2d,
+)
 from minigrad.functional.elementwise import abs, cos, exp, log, sin, sqrt, tanh
 from minigrad.functional.linalg import dot, linear, matmul
 from minigrad.functional.losses import (
@@ -55,4 +65,5 @@ __all__ = [
     "linear", "dropout",
     "mean_squared_error", "cross_entropy_error", "softmax_cross_entropy",
     "sigmoid_cross_entropy", "accuracy",
+    "im2col", "col2im", "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "flatten",
 ]  # fmt: skip

@@ -330,6 +330,155 @@ def _accuracy_ref(y, t):
     return np.count_nonzero(np.argmax(y, axis=1) == t) / len(t)
 
 
+# ================================================================ convolutional networks
+#
+# NumPy references written without im2col: loops over output positions. Sizes are small,
+# so that full Jacobians, second order included, stay quick.
+
+
+def _side(draw, pair: tuple[int, int]) -> Any:
+    """A pair, or sometimes the int it repeats (both forms are accepted)."""
+    return pair[0] if pair[0] == pair[1] and draw(booleans()) else pair
+
+
+def _window_case(draw, pool: bool) -> tuple[tuple, Any, Any, Any]:
+    """An image shape (N, C, H, W) and a kernel, stride and pad: kernels 1-3 (1x1 and
+    non-square too), strides 1-3 (larger than the kernel too), padding 0-2 (smaller than
+    the kernel for pooling), images 1-4 high and wide but not smaller than the kernel."""
+    kernel = (draw(sampled([1, 2, 3])), draw(sampled([1, 2, 3])))
+    stride = (draw(sampled([1, 2, 3])), draw(sampled([1, 2, 3])))
+    pad = tuple(draw(sampled(range(min(2, k - 1) + 1 if pool else 3))) for k in kernel)
+    h, w = (draw(sampled(range(max(1, k - 2 * p), 5))) for k, p in zip(kernel, pad, strict=True))
+    shape = (draw(sampled([1, 2])), draw(sampled([1, 2])), h, w)
+    return shape, _side(draw, kernel), _side(draw, stride), _side(draw, pad)
+
+
+def _ref_windows(x, kernel, stride, pad, fill=0.0):
+    """{(i, j): the window at output position (i, j), all images and channels}."""
+    (kh, kw), (sh, sw), (ph, pw) = (np.broadcast_to(v, 2).tolist() for v in (kernel, stride, pad))
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+    oh, ow = (xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1
+    return {
+        (i, j): xp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
+        for i in range(oh)
+        for j in range(ow)
+    }, (oh, ow)
+
+
+def _im2col_case(draw):
+    shape, kernel, stride, pad = _window_case(draw, pool=False)
+    return (draw(arrays(shape)), kernel), {"stride": stride, "pad": pad}
+
+
+def _im2col_ref(x, kernel_size, stride=1, pad=0):
+    windows, _ = _ref_windows(x, kernel_size, stride, pad)
+    return np.array([windows[ij][n].ravel() for n in range(len(x)) for ij in windows])
+
+
+def _col2im_case(draw):
+    shape, kernel, stride, pad = _window_case(draw, pool=False)
+    windows, _ = _ref_windows(np.zeros(shape), kernel, stride, pad)
+    rows = shape[0] * len(windows)
+    size = next(iter(windows.values()))[0].size
+    return (draw(arrays((rows, size))), shape, kernel), {"stride": stride, "pad": pad}
+
+
+def _col2im_ref(col, input_shape, kernel_size, stride=1, pad=0):
+    (sh, sw), (ph, pw) = (np.broadcast_to(v, 2).tolist() for v in (stride, pad))
+    n, c, h, w = input_shape
+    windows, (oh, ow) = _ref_windows(np.zeros(input_shape), kernel_size, stride, pad)
+    kh, kw = next(iter(windows.values())).shape[2:]
+    xp = np.zeros((n, c, h + 2 * ph, w + 2 * pw))
+    for row, (image, i, j) in enumerate(np.ndindex(n, oh, ow)):
+        xp[image, :, i * sh : i * sh + kh, j * sw : j * sw + kw] += col[row].reshape(c, kh, kw)
+    return xp[:, :, ph : ph + h, pw : pw + w]
+
+
+def _conv2d_case(draw):
+    (n, c, h, w), kernel, stride, pad = _window_case(draw, pool=False)
+    kh, kw = np.broadcast_to(kernel, 2).tolist()
+    filters = draw(sampled([1, 2]))
+    args = (draw(arrays((n, c, h, w))), draw(arrays((filters, c, kh, kw))))
+    if draw(booleans()):
+        args += (draw(arrays((filters,))),)
+    return args, {"stride": stride, "pad": pad}
+
+
+def _conv2d_ref(x, W, b=None, stride=1, pad=0):
+    windows, (oh, ow) = _ref_windows(x, W.shape[2:], stride, pad)
+    out = np.zeros((len(x), len(W), oh, ow))
+    for (i, j), window in windows.items():
+        out[:, :, i, j] = np.einsum("nchw,fchw->nf", window, W)
+    return out if b is None else out + b[:, None, None]
+
+
+def _pool_case(draw, distinct: bool):
+    shape, kernel, stride, pad = _window_case(draw, pool=True)
+    if draw(booleans()):  # the default: stride = kernel_size
+        stride = None
+    x = draw(arrays(shape, distinct=distinct))  # distinct: no ties, where max has a kink
+    return (x, kernel), {"stride": stride, "pad": pad}
+
+
+def _max_pool2d_case(draw):
+    return _pool_case(draw, distinct=True)
+
+
+def _max_pool2d_ref(x, kernel_size, stride=None, pad=0):
+    stride = kernel_size if stride is None else stride
+    windows, (oh, ow) = _ref_windows(x, kernel_size, stride, pad, fill=-np.inf)
+    out = np.zeros((*x.shape[:2], oh, ow))
+    for (i, j), window in windows.items():
+        out[:, :, i, j] = window.max(axis=(2, 3))
+    return out
+
+
+def _avg_pool2d_case(draw):
+    return _pool_case(draw, distinct=False)
+
+
+def _avg_pool2d_ref(x, kernel_size, stride=None, pad=0):
+    stride = kernel_size if stride is None else stride
+    windows, (oh, ow) = _ref_windows(x, kernel_size, stride, pad)
+    out = np.zeros((*x.shape[:2], oh, ow))
+    for (i, j), window in windows.items():
+        out[:, :, i, j] = window.sum(axis=(2, 3)) / (window.shape[2] * window.shape[3])
+    return out
+
+
+def _batch_norm_case(draw):
+    if draw(booleans()):
+        shape = (draw(sampled([2, 3])), draw(sampled([1, 2, 3])))
+    else:
+        shape = (draw(sampled([1, 2])), draw(sampled([1, 2])), 2, draw(sampled([1, 2])))
+    d = shape[1]
+    # distinct: every feature's values spread out, so var + eps is far from 0
+    x = draw(arrays(shape, distinct=True))
+    gamma, beta = draw(arrays((d,), low=0.5, high=2.0)), draw(arrays((d,)))
+    running = (draw(arrays((d,))), draw(arrays((d,), low=0.5, high=2.0)))
+    return (x, gamma, beta, *running), {"training": draw(booleans())}
+
+
+def _batch_norm_ref(x, gamma, beta, running_mean, running_var, training=True, momentum=0.9,
+                    eps=1e-5):  # fmt: skip
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    shape = [1] * x.ndim
+    shape[1] = x.shape[1]
+    if training:
+        m, v = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    else:
+        m, v = running_mean.reshape(shape), running_var.reshape(shape)
+    return gamma.reshape(shape) * (x - m) / np.sqrt(v + eps) + beta.reshape(shape)
+
+
+def _flatten_case(draw):
+    return (draw(arrays(draw(shapes(min_dims=1)))),), {}
+
+
+def _flatten_ref(x):
+    return np.array([sample.ravel() for sample in x]).reshape(len(x), -1)
+
+
 # ================================================================ the table
 
 SPECS: dict[str, Spec] = {
@@ -411,4 +560,12 @@ SPECS: dict[str, Spec] = {
         case=_sigmoid_cross_entropy_case, wrt=(0,), ref=_sigmoid_cross_entropy_ref
     ),
     "accuracy": Spec(case=_accuracy_case, differentiable=False, ref=_accuracy_ref),
+    # ---------------------------------------------------------------- convolutional networks
+    "im2col": Spec(case=_im2col_case, ref=_im2col_ref),
+    "col2im": Spec(case=_col2im_case, ref=_col2im_ref),
+    "conv2d": Spec(case=_conv2d_case, ref=_conv2d_ref),
+    "max_pool2d": Spec(case=_max_pool2d_case, ref=_max_pool2d_ref),
+    "avg_pool2d": Spec(case=_avg_pool2d_case, ref=_avg_pool2d_ref),
+    "batch_norm": Spec(case=_batch_norm_case, wrt=(0, 1, 2), ref=_batch_norm_ref),
+    "flatten": Spec(case=_flatten_case, ref=_flatten_ref),
 }

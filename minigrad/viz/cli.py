@@ -2,6 +2,7 @@
 
     minigrad graph --model two-layer-net --out net.svg
     minigrad graph --model mlp --sizes 784,100,100,10 --collapse --out mlp.png
+    minigrad graph --model simple-cnn --out convnet.svg
     minigrad graph "tanh(x) * y + x" --show-grad --out graph.pdf
     minigrad graph "x * y" --set x=0.5 --set y=2 --show-data --out xy.svg
 
@@ -26,6 +27,7 @@ from minigrad.viz.expr import FUNCTIONS, ExpressionError, parse
 from minigrad.viz.graph import FORMATS, render, trace
 
 DEFAULT_SIZES = {"two-layer-net": (784, 50, 10), "mlp": (784, 100, 10)}
+CONVNETS = {"simple-cnn": nn.SimpleConvNet, "deep-cnn": nn.DeepConvNet}  # on (N, 1, 28, 28)
 BATCH = 100  # the book's mini-batch, so the shapes read as in chapter 4
 
 
@@ -77,7 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="the value of an expression's variable, e.g. --set x=0.5 (repeat for more)",
     )
-    parser.add_argument("--model", choices=tuple(DEFAULT_SIZES), help="a built-in model to draw")
+    parser.add_argument(
+        "--model", choices=(*DEFAULT_SIZES, *CONVNETS), help="a built-in model to draw"
+    )
     parser.add_argument(
         "--sizes",
         type=_sizes,
@@ -110,6 +114,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_loss(kind: str, sizes: tuple[int, ...] | None) -> tuple[Tensor, nn.Module]:
+    rng = np.random.default_rng(0)
+    if kind in CONVNETS:
+        if sizes:
+            raise ValueError(f"--sizes is for the fully connected models, not {kind}")
+        model = CONVNETS[kind](rng=0)
+        x = Tensor(rng.random((BATCH, 1, 28, 28), dtype=np.float32), name="x")
+        return F.softmax_cross_entropy(model(x), rng.integers(0, 10, BATCH)), model
     sizes = sizes or DEFAULT_SIZES[kind]
     if kind == "two-layer-net":
         if len(sizes) != 3:
@@ -119,7 +130,6 @@ def _model_loss(kind: str, sizes: tuple[int, ...] | None) -> tuple[Tensor, nn.Mo
         model: nn.Module = nn.TwoLayerNet(*sizes, rng=0)
     else:
         model = nn.MLP(list(sizes), rng=0)
-    rng = np.random.default_rng(0)
     x = Tensor(rng.random((BATCH, sizes[0]), dtype=np.float32), name="x")
     t = rng.integers(0, sizes[-1], BATCH)
     return F.softmax_cross_entropy(model(x), t), model
