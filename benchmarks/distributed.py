@@ -15,6 +15,8 @@ same job (so that the machine's other load falls on all alike):
   as it is packed, its update as soon as it is reduced); beside them two
   ranks with batch 100 that do not communicate, which separates the
   all-reduce's share of the step from the two ranks' share of the cores;
+- the same for the chapter-7 SimpleConvNet with fewer steps, and only the
+  step-end all-reduce;
 - one process's step time against its batch size (for the cost model);
 - the time of an in-place `Allreduce` of float32 messages of 4 KB to 64 MB
   on two ranks.
@@ -52,15 +54,8 @@ MACHINES = (1, 2, 4, 8, 16, 32, 64)
 # Latency of one message between two machines (one hop of the ring): an assumption,
 # typical of TCP over Ethernet and of RDMA, not a measurement.
 HOP_LATENCY = {10: 30e-6, 100: 5e-6}  # Gb/s -> seconds
-# The chapter-7 SimpleConvNet: conv 30x1x5x5, affine 4320-100, affine 100-10.
-CONVNET_PARAMS = 30 * 25 + 30 + 4320 * 100 + 100 + 100 * 10 + 10
-# Multiply-adds per sample, forward: the convolution (24x24 outputs x 30 filters x 25) and
-# the two affine layers; backward costs about twice the forward.
-CONVNET_MACS = 24 * 24 * 30 * 25 + 4320 * 100 + 100 * 10
-
-
-def mlp_macs(sizes: tuple[int, ...]) -> int:
-    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+CONVNET = "SimpleConvNet"  # the chapter-7 net, timed like W1 and W2 with fewer steps
+CONVNET_TITLE = "SimpleConvNet (conv 30x5x5, pool, 100, 10), MNIST, batch 200"
 
 
 # ---------------------------------------------------------------- the ranks' side
@@ -91,12 +86,38 @@ def _idle_barrier(comm) -> None:
         time.sleep(0.0002)
 
 
+def _turns(comm, runners: dict, args: argparse.Namespace, steps: int) -> dict[str, float]:
+    """Median ms per step of each runner, timed in rotating turns, as harness.interleave does.
+
+    `runners` maps a name to (step, alone): an "alone" one runs on rank 0 while the
+    other ranks sleep in the barrier (their step is None).
+    """
+    for run, _ in runners.values():
+        if run is not None:
+            for i in range(args.warmup):
+                run(i)
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    names = list(runners)
+    for r in range(args.reps):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            run, alone = runners[name]
+            _idle_barrier(comm)
+            if alone and comm.Get_rank() != 0:
+                continue
+            start = time.perf_counter()
+            for i in range(steps):
+                run(i)
+            times[name].append((time.perf_counter() - start) / steps)
+    return {name: 1e3 * float(np.median(t)) for name, t in times.items() if t}
+
+
 def worker_steps(args: argparse.Namespace) -> dict:
     """Every variant in rotating turns in one 2-rank job, so that one stretch of the
     machine's load falls on all of them; "alone" variants run on rank 0 while rank 1 sleeps."""
     from mpi4py import MPI
 
     from minigrad import distributed as dist
+    from minigrad import nn
 
     comm = MPI.COMM_WORLD
     rank, size = dist.rank(), dist.size()
@@ -104,51 +125,53 @@ def worker_steps(args: argparse.Namespace) -> dict:
         sys.exit("the steps benchmark runs on 2 ranks")
     images = load_images(args.data)
     out: dict = {"data": images[2], "workloads": {}}
-    for w in WORKLOADS[:2]:
-        w = dataclasses.replace(w, batch=GLOBAL_BATCH)
-        batches = make_batches(w, 20, images[:2])
-        weights = make_weights(w.sizes)
+    share = GLOBAL_BATCH // size
+    variants = (
+        ("step-end, one bucket", False, dist.DEFAULT_BUCKET_BYTES),
+        ("step-end, 64 KB buckets", False, SMALL_BUCKETS),
+        ("overlapped, 64 KB buckets", True, SMALL_BUCKETS),
+    )
+    w1w2 = [dataclasses.replace(w, batch=GLOBAL_BATCH) for w in WORKLOADS[:2]]
+    for w in [*w1w2, CONVNET]:
+        if w == CONVNET:
+            # the MLPs' batches as images; SimpleConvNet's own init (the book's), seed 0
+            batches = [
+                (x.reshape(-1, 1, 28, 28), t) for x, t in make_batches(w1w2[0], 8, images[:2])
+            ]
+
+            def model():
+                return nn.SimpleConvNet(rng=0)
+
+            title, steps, chosen = CONVNET_TITLE, max(2, args.steps // 10), variants[:1]
+        else:
+            batches = make_batches(w, 20, images[:2])
+            weights = make_weights(w.sizes)
+
+            def model(w=w, weights=weights):
+                return minigrad_model(w, weights)
+
+            title, steps, chosen = w.title, args.steps, variants
+
+        def plain(share: int, r: int, model=model, batches=batches):
+            m = model()
+            return _step(m, optim.SGD(m.parameters(), lr=LR), batches, r, share)
+
         runners = {}  # name -> (step, whether rank 0 runs it alone)
-
-        def plain(share: int, r: int, w=w, weights=weights, batches=batches):
-            model = minigrad_model(w, weights)
-            return _step(model, optim.SGD(model.parameters(), lr=LR), batches, r, share)
-
         for b in SWEEP:  # one process: batch 200 and the sweep of the cost model
             runners[f"1 rank, batch {b}"] = (plain(b, 0) if rank == 0 else None, True)
-        share = GLOBAL_BATCH // size
         runners["2 ranks: no all-reduce"] = (plain(share, rank), False)
-        for name, overlap, bucket in (
-            ("step-end, one bucket", False, dist.DEFAULT_BUCKET_BYTES),
-            ("step-end, 64 KB buckets", False, SMALL_BUCKETS),
-            ("overlapped, 64 KB buckets", True, SMALL_BUCKETS),
-        ):
-            model = minigrad_model(w, weights)
+        for name, overlap, bucket in chosen:
+            m = model()
             opt = dist.DistributedOptimizer(
-                optim.SGD(model.parameters(), lr=LR), overlap=overlap, bucket_bytes=bucket
+                optim.SGD(m.parameters(), lr=LR), overlap=overlap, bucket_bytes=bucket
             )
-            runners[f"2 ranks: {name}"] = (_step(model, opt, batches, rank, share), False)
-        for run, _ in runners.values():
-            if run is not None:
-                for i in range(args.warmup):
-                    run(i)
-        times: dict[str, list[float]] = {name: [] for name in runners}
-        names = list(runners)
-        for r in range(args.reps):  # turns in rotating order, as harness.interleave does
-            for name in names[r % len(names) :] + names[: r % len(names)]:
-                run, alone = runners[name]
-                _idle_barrier(comm)
-                if alone and rank != 0:
-                    continue
-                start = time.perf_counter()
-                for i in range(args.steps):
-                    run(i)
-                times[name].append((time.perf_counter() - start) / args.steps)
-        out["workloads"][w.key] = {
-            "title": w.title,
-            "params": sum(a.size + b.size for a, b in weights),
-            "macs": mlp_macs(w.sizes),
-            "ms": {name: 1e3 * float(np.median(t)) for name, t in times.items() if t},
+            runners[f"2 ranks: {name}"] = (_step(m, opt, batches, rank, share), False)
+        params = sum(p.size for p in model().parameters())
+        key = w if w == CONVNET else w.key
+        out["workloads"][key] = {
+            "title": title,
+            "params": params,
+            "ms": _turns(comm, runners, args, steps),
         }
     return out
 
@@ -204,21 +227,17 @@ def ring_seconds(nbytes: float, machines: int, gbits: int) -> float:
     return 2 * (n - 1) / n * nbytes * 8 / (gbits * 1e9) + 2 * (n - 1) * HOP_LATENCY[gbits]
 
 
-def compute_model(ms_by_batch: dict[int, float]) -> tuple[float, float]:
-    """Least-squares fit of step time = fixed + per_sample * batch (ms), over the sweep."""
-    b = np.array(list(ms_by_batch), float)
-    t = np.array(list(ms_by_batch.values()))
-    per_sample, fixed = np.polyfit(b, t, 1)
-    return float(fixed), float(per_sample)
+def predictions(ms_by_batch: dict[int, float], nbytes: int) -> list[dict]:
+    """Predicted step times and speed-ups at global batch 200 (and at 200 per machine).
 
-
-def predictions(fixed: float, per_sample: float, nbytes: int) -> list[dict]:
-    """Predicted step times and speed-ups at global batch 200 (and at 200 per machine)."""
+    The compute of N machines is one process's measured step at batch 200/N (the
+    sweep's sizes are 200/N rounded down for N = 1, 2, 4, ..., 64).
+    """
     rows = []
-    for n in MACHINES:
-        compute = fixed + per_sample * GLOBAL_BATCH / n
-        alone = fixed + per_sample * GLOBAL_BATCH
-        row = {"machines": n, "compute_ms": compute}
+    alone = ms_by_batch[GLOBAL_BATCH]
+    for n, batch in zip(MACHINES, SWEEP, strict=True):
+        compute = ms_by_batch[batch]
+        row = {"machines": n, "batch": batch, "compute_ms": compute}
         for g in (10, 100):
             comm = 1e3 * ring_seconds(nbytes, n, g)
             row[f"comm_ms_{g}"] = comm
@@ -241,7 +260,10 @@ def markdown(steps: dict, sweep_fit: dict, ar: dict, info: dict, load) -> str:
     for w in steps["workloads"].values():
         alone = w["ms"]["1 rank, batch 200"]
         cells = [w["title"].replace("batch 200", "global batch 200"), f"{1e3 / alone:.0f}"]
-        cells += [f"{1e3 / w['ms'][name]:.0f} ({alone / w['ms'][name]:.2f}x)" for name in names]
+        cells += [
+            f"{1e3 / w['ms'][n]:.0f} ({alone / w['ms'][n]:.2f}x)" if n in w["ms"] else "-"
+            for n in names
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Steps per second (speed-up over one rank). Median ms per step:", ""]
     for key, w in steps["workloads"].items():
@@ -253,12 +275,10 @@ def markdown(steps: dict, sweep_fit: dict, ar: dict, info: dict, load) -> str:
         size = f"{nbytes >> 20} MB" if nbytes >= 1 << 20 else f"{nbytes >> 10} KB"
         lines.append(f"| {size} | {us:.1f} | {nbytes / us / 1e3:.2f} |")
     lines += ["", "#### Cost model: predicted, not measured", ""]
-    for key, fit in sweep_fit.items():
-        lines.append(
-            f"- {key}: one process's step = {fit['fixed']:.2f} ms + {1e3 * fit['per_sample']:.1f} "
-            f"us x batch (fit over batches {', '.join(map(str, SWEEP))}); gradient "
-            f"{fit['nbytes'] / 1e6:.2f} MB"
-        )
+    lines.append(
+        "Compute on N machines: one process's measured step at batch 200/N; all-reduce: "
+        "the ring formula with the assumed bandwidth and latency (see below)."
+    )
     for fit in sweep_fit.values():
         rows = fit["rows"]
         peaks = "; ".join(
@@ -266,16 +286,16 @@ def markdown(steps: dict, sweep_fit: dict, ar: dict, info: dict, load) -> str:
             f"machines ({max(r[f'speedup_{g}'] for r in rows):.2f}x)"
             for g in (10, 100)
         )
-        ceiling = rows[0]["compute_ms"] / fit["fixed"]
+        ceiling = rows[0]["compute_ms"] / min(r["compute_ms"] for r in rows)
         lines += ["", f"{fit['title']}: {peaks}; no network could pass {ceiling:.1f}x", ""]
         lines += [
-            "| machines | compute ms | all-reduce ms 10 Gb/s | speed-up 10 Gb/s | all-reduce ms "
+            "| machines | batch each | compute ms | all-reduce ms 10 Gb/s | speed-up 10 Gb/s | all-reduce ms "
             "100 Gb/s | speed-up 100 Gb/s | 200 per machine: speed-up 10 / 100 Gb/s |",
-            "|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in fit["rows"]:
             lines.append(
-                f"| {r['machines']} | {r['compute_ms']:.2f} | {r['comm_ms_10']:.3f} | "
+                f"| {r['machines']} | {r['batch']} | {r['compute_ms']:.2f} | {r['comm_ms_10']:.3f} | "
                 f"{r['speedup_10']:.2f} | {r['comm_ms_100']:.3f} | {r['speedup_100']:.2f} | "
                 f"{r['weak_10']:.1f} / {r['weak_100']:.1f} |"
             )
@@ -307,29 +327,13 @@ def main() -> None:
     ar = launch(2, "allreduce", args)
     sweep_fit = {}
     for key, w in steps["workloads"].items():
-        sweep = {b: w["ms"][f"1 rank, batch {b}"] for b in SWEEP}
-        fixed, per_sample = compute_model(sweep)
         nbytes = 4 * w["params"]
+        sweep = {b: w["ms"][f"1 rank, batch {b}"] for b in SWEEP}
         sweep_fit[key] = {
-            "title": f"{w['title'].split(',')[0]}, {nbytes / 1e6:.2f} MB of gradients",
-            "fixed": fixed,
-            "per_sample": per_sample,
+            "title": f"{w['title'].split(', MNIST')[0]}, {nbytes / 1e6:.2f} MB of gradients",
             "nbytes": nbytes,
-            "rows": predictions(fixed, per_sample, nbytes),
+            "rows": predictions(sweep, nbytes),
         }
-    # The convnet is not measured: its per-sample time is W2's scaled by multiply-adds
-    # (im2col makes the convolution a matrix product as fast per operation as W2's), its
-    # fixed cost taken as W2's.
-    w2 = sweep_fit["W2"]
-    conv_per_sample = w2["per_sample"] * CONVNET_MACS / steps["workloads"]["W2"]["macs"]
-    sweep_fit["SimpleConvNet"] = {
-        "title": f"chapter-7 SimpleConvNet (estimated from W2 by multiply-adds), "
-        f"{4 * CONVNET_PARAMS / 1e6:.2f} MB of gradients",
-        "fixed": w2["fixed"],
-        "per_sample": conv_per_sample,
-        "nbytes": 4 * CONVNET_PARAMS,
-        "rows": predictions(w2["fixed"], conv_per_sample, 4 * CONVNET_PARAMS),
-    }
     info = machine_info()
     fraction = load.fraction()
     print(markdown(steps, sweep_fit, ar, info, fraction))
