@@ -447,6 +447,9 @@ def _run(args: argparse.Namespace, dist: Any) -> int:
     evaluator = evaluate
     if dist:
         dist.broadcast_parameters(model)
+        for m in model.modules():  # else every rank draws the same dropout masks
+            if isinstance(m, nn.Dropout):
+                m.rng = np.random.default_rng([args.seed, dist.rank()])
         optimizer = dist.DistributedOptimizer(optimizer)
         loader = dist.DistributedLoader(
             loader.dataset, args.batch_size, shuffle=True, generator=args.seed
