@@ -76,10 +76,10 @@ def init(timeout: float = DEFAULT_TIMEOUT) -> None:
     the others blocked in their next all-reduce). Calling it again does nothing.
     """
     global _MPI
+    if isinstance(timeout, bool) or not (isinstance(timeout, int | float) and timeout > 0):
+        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
     if _MPI is not None:
         return
-    if not (isinstance(timeout, int | float) and timeout > 0):
-        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
     try:
         from mpi4py import MPI
     except ModuleNotFoundError as e:

@@ -287,3 +287,24 @@ def test_the_benchmark_runs_and_prints_its_tables(tmp_path):
         assert heading in done.stdout
     assert "| 64 MB |" in done.stdout and "| 64 |" in done.stdout
     assert (tmp_path / "r.json").exists()
+
+
+@needs_mpi
+def test_bad_input_is_refused_with_a_clear_error():
+    from minigrad import distributed as dist  # one rank: this process alone
+
+    model = nn.MLP([2, 3], rng=0)
+    with pytest.raises(TypeError, match="wraps a minigrad optimizer"):
+        dist.DistributedOptimizer(model)
+    opt = dist.DistributedOptimizer(optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(TypeError, match="already a DistributedOptimizer"):
+        dist.DistributedOptimizer(opt)
+    with pytest.raises(ValueError, match="bucket_bytes"):
+        dist.DistributedOptimizer(optim.SGD(model.parameters(), lr=0.1), bucket_bytes=0)
+    model.layers[0].W.grad = mg.Tensor(np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match=r"shape \(2, 3\) has a .grad of shape \(3, 2\)"):
+        opt.step()
+    with pytest.raises(ValueError, match="fewer than one global batch"):
+        dist.DistributedLoader(data.TensorDataset(np.zeros((5, 2))), 10)
+    with pytest.raises(ValueError, match="timeout must be a number of seconds > 0, got -1"):
+        dist.init(timeout=-1)
