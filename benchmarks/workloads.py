@@ -56,7 +56,7 @@ WORKLOADS = (
     Workload("W1", (784, 50, 10), "sigmoid", 100, "mnist", 1.15),
     Workload("W2", (784, 100, 100, 10), "relu", 100, "mnist", 1.15),
     Workload("W3", (784, 1000, 10), "sigmoid", 100, "mnist", 1.05),
-    Workload("W4", (2, 16, 16, 3), "sigmoid", 30, "spiral", 1.5),
+    Workload("W4", (2, 16, 16, 3), "sigmoid", 30, "spiral", 1.6),
 )
 
 

@@ -220,7 +220,7 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
     try:
         if op_.check is not None:
             op_.check(*arrays, **attrs)
-        # Most ops take no attributes, and a call without **{} is ~150 ns cheaper.
+        # Most ops take no attributes: the plain call skips building keyword arguments.
         y = op_.forward(*arrays, **attrs) if attrs else op_.forward(*arrays)
     except ValueError as e:
         shapes = ", ".join(str(a.shape) for a in arrays if isinstance(a, np.ndarray))

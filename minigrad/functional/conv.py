@@ -327,7 +327,7 @@ def _max_pool2d_vjp(g, y, x, kernel_size, stride=None, pad=0):
     share = g / count
     dxp = np.zeros(xp.shape, share.dtype)
     for mask, (_, _, index) in zip(masks, _offsets(geometry), strict=True):
-        dxp[index] += share * mask  # np.add(..., where=mask) into a strided view is 10x slower
+        dxp[index] += share * mask  # not np.add(..., where=mask): slow into a strided view
     return _crop(dxp, geometry.pad)
 
 

@@ -42,15 +42,19 @@ def _refuse_lists(name: str, *operands: Any) -> None:
 
 
 def _check_matmul(a, b):
+    try:  # the usual case, arrays that fit, checked first and cheaply: this runs every call
+        if a.shape[-1] == (b.shape[0] if b.ndim == 1 else b.shape[-2]):
+            return
+    except (AttributeError, IndexError):  # a list, a number, a 0-d array: said below
+        pass
     _refuse_lists("matmul", a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul needs operands with at least one dimension; use mul for scalars")
     ka, kb = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
-    if ka != kb:
-        raise ValueError(
-            f"shapes {a.shape} and {b.shape} are not aligned: {ka} (last dim of the first) "
-            f"!= {kb} (the second's {'only' if b.ndim == 1 else 'second-to-last'} dim)"
-        )
+    raise ValueError(
+        f"shapes {a.shape} and {b.shape} are not aligned: {ka} (last dim of the first) "
+        f"!= {kb} (the second's {'only' if b.ndim == 1 else 'second-to-last'} dim)"
+    )
 
 
 @op(partial(_matmul_vjp, 0), partial(_matmul_vjp, 1), check=_check_matmul)
@@ -90,6 +94,16 @@ def _linear_vjp_b(g, y, x, w, b):
 
 
 def _check_linear(x, w, b=None):
+    try:  # the usual case, arrays that fit, checked first and cheaply: this runs every call
+        w_shape = w.shape
+        if (
+            len(w_shape) in (1, 2)
+            and x.shape[-1] == w_shape[0]
+            and (b is None or b.shape == w_shape[1:])
+        ):
+            return
+    except (AttributeError, IndexError):  # a list, a number, a 0-d array: said below
+        pass
     _refuse_lists("linear", x, w)
     if x.ndim == 0 or w.ndim not in (1, 2):
         raise ValueError(

@@ -37,7 +37,8 @@ def _check_labels(name: str, x: np.ndarray, t: Any) -> None:
     """Scores x are (N, C) or (C,); labels t are class indices (N,) or () or one-hot like x."""
     if x.ndim not in (1, 2):
         raise ValueError(f"{name}: expected scores of shape (N, C) or (C,), got shape {x.shape}")
-    t = np.asarray(t)
+    if type(t) is not np.ndarray:  # most calls pass an array: no conversion to pay for
+        t = np.asarray(t)
     if t.shape == x.shape or (t.shape == x.shape[:-1] and t.dtype.kind in "iu"):
         return
     raise ValueError(
