@@ -15,6 +15,7 @@ settings as their defaults: Adam, lr 0.001, 20 epochs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
@@ -110,6 +111,7 @@ def fit(
     loss_fn: Callable[[Tensor, Any], Tensor] = F.softmax_cross_entropy,
     eval_sets: dict[str, Arrays] | None = None,
     progress: bool = True,
+    evaluator: Callable[[nn.Module, np.ndarray, np.ndarray], float] = evaluate,
     checkpoint: Checkpoint | None = None,
     resume: bool = False,
     stop: Callable[[], bool] | None = None,
@@ -124,6 +126,8 @@ def fit(
     with the running loss and prints a line per epoch. A loss that is not
     finite, or an epoch's mean loss over 1000 times the first step's, stops
     training with FloatingPointError: the weights are lost to it.
+    `evaluator(model, x, t)` gives the accuracies (`distributed.evaluate`
+    sums them over MPI ranks).
 
     With a `checkpoint`, the whole training state is saved at the end of every
     epoch (and every `checkpoint.every` steps); `resume=True` first restores
@@ -203,7 +207,7 @@ def fit(
         history["batch_loss"] += losses
         line = f"epoch {epoch}/{epochs}  loss {history['loss'][-1]:.4f}"
         for name, (x_eval, t_eval) in eval_sets.items():
-            history[f"{name}_acc"].append(evaluate(model, x_eval, t_eval))
+            history[f"{name}_acc"].append(evaluator(model, x_eval, t_eval))
             line += f"  {name} acc {history[f'{name}_acc'][-1]:.4f}"
         if progress:
             tqdm.write(line)
@@ -534,6 +538,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="continue the run saved in --checkpoint DIR (to --epochs or --iters in all); "
         "it ends exactly as the run would have without the stop",
     )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over MPI ranks: launch as mpiexec -n N minigrad train --distributed; "
+        "--batch-size is per rank, so the global batch is N times it (needs the distributed extra)",
+    )
 
 
 def _load(args: argparse.Namespace) -> tuple[Arrays, Arrays]:
@@ -608,6 +618,22 @@ def _model(args: argparse.Namespace, sizes: list[int]) -> tuple[nn.Module, str]:
 
 def run(args: argparse.Namespace) -> int:
     """`minigrad train`: train, print the final accuracies, optionally save and plot."""
+    if not args.distributed:
+        return _run(args, None)
+    from minigrad import distributed as dist  # mpi4py: only a distributed run needs it
+
+    dist.init()
+    if dist.rank() != 0:  # rank 0 alone prints and writes files; every rank's errors show
+        sys.stdout = open(os.devnull, "w")  # for the life of the process
+        args.quiet, args.save, args.plot = True, None, None
+    code = _run(args, dist)
+    if code:  # the other ranks may be waiting for this one in an all-reduce
+        dist.abort(code)
+    return code
+
+
+def _run(args: argparse.Namespace, dist: Any) -> int:
+    """`run`, alone or (dist: the minigrad.distributed module) as one rank of an MPI job."""
     start = time.perf_counter()
     if args.plot:  # the plot comes after training: a missing matplotlib should stop it before
         import matplotlib  # noqa: F401
@@ -618,6 +644,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     clash = resolve_defaults(args)
+    if dist and args.checkpoint:
+        clash = "--checkpoint and --resume are not yet supported with --distributed"
     if clash:
         print(f"minigrad train: error: {clash}", file=sys.stderr)
         return 2
@@ -625,6 +653,8 @@ def run(args: argparse.Namespace) -> int:
     checkpoint, status = _prepare_checkpoint(args, _run_options(args, lr))
     if status:
         return status
+    if dist and dist.rank() != 0:
+        dist.barrier()  # rank 0 loads (downloads MNIST) first, alone
     try:
         (x_train, t_train), (x_test, t_test) = _load(args)
     except (OSError, data.CorruptFileError) as e:  # the message says which file and what to do
@@ -639,6 +669,8 @@ def run(args: argparse.Namespace) -> int:
     if empty:
         print(f"minigrad train: error: the {' and '.join(empty)} set is empty", file=sys.stderr)
         return 1
+    if dist and dist.rank() == 0:
+        dist.barrier()
     problem = _check_data(x_train, t_train, x_test, t_test)
     sizes = [math.prod(x_train.shape[1:]), *args.hidden, int(t_train.max()) + 1]
     if problem is None and args.model == "mlp":  # the convnets' sizes are the book's
@@ -651,12 +683,33 @@ def run(args: argparse.Namespace) -> int:
     loader = data.DataLoader(
         data.TensorDataset(x_train, t_train), args.batch_size, shuffle=True, generator=args.seed
     )
+    evaluator = evaluate
+    if dist:
+        dist.broadcast_parameters(model)
+        for m in model.modules():  # else every rank draws the same dropout masks
+            if isinstance(m, nn.Dropout):
+                m.rng = np.random.default_rng([args.seed, dist.rank()])
+        optimizer = dist.DistributedOptimizer(optimizer)
+        loader = dist.DistributedLoader(
+            loader.dataset, args.batch_size, shuffle=True, generator=args.seed
+        )
+        evaluator = dist.evaluate
     if not args.quiet:
         print(_summary(args, x_train, x_test, model, lr))
+        if dist:
+            left = len(x_train) % loader.global_batch
+            print(
+                f"distributed: {_ranks(dist.size())} x batch {args.batch_size} = global batch "
+                f"{loader.global_batch}"
+                + (f"; the last {left} samples of each epoch's order are left out" if left else "")
+            )
     interrupts = _Interrupts()
     try:
         # A diverging run overflows on its way to inf and NaN; fit's error says so once.
-        with np.errstate(over="ignore", invalid="ignore"), interrupts:
+        # Over MPI a rank that stopped alone would leave the others in an all-reduce: there
+        # the signals keep their usual effect.
+        signals = interrupts if dist is None else contextlib.nullcontext()
+        with np.errstate(over="ignore", invalid="ignore"), signals:
             history = fit(
                 model,
                 optimizer,
@@ -665,6 +718,7 @@ def run(args: argparse.Namespace) -> int:
                 iters=args.iters,
                 eval_sets={"train": (x_train, t_train), "test": (x_test, t_test)},
                 progress=not args.quiet,
+                evaluator=evaluator,
                 checkpoint=checkpoint,
                 resume=args.resume,
                 stop=interrupts.requested,
@@ -684,9 +738,13 @@ def run(args: argparse.Namespace) -> int:
         return 128 + interrupts.signal
     if interrupts.signal:
         return _save_interrupted(args, checkpoint, model, maker, interrupts)
+    if dist:  # each rank's losses are of its share: the mean over ranks is the global one
+        history["loss"] = dist.average(history["loss"]).tolist()
+        history["batch_loss"] = dist.average(history["batch_loss"]).tolist()
     print(
         f"train accuracy {history['train_acc'][-1]:.4f}  test accuracy "
         f"{history['test_acc'][-1]:.4f}  ({time.perf_counter() - start:.1f} s)"
+        + (f" on {_ranks(dist.size())}" if dist else "")
     )
     # The paths were checked before training, but a disk can still fill up; a failed
     # save must not cost the plot, nor the other way round.
@@ -869,6 +927,10 @@ def _check_memory(sizes: list[int], optimizer: str) -> str | None:
         f"and the {optimizer} state about {need / 1e9:,.1f} GB, more than this machine's "
         f"{have / 1e9:,.1f} GB of memory; use smaller --hidden sizes"
     )
+
+
+def _ranks(n: int) -> str:
+    return f"{n} rank{'s' * (n != 1)}"
 
 
 def _write(save: Callable[[Any], Any], path: Any) -> bool:

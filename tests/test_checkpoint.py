@@ -1,5 +1,6 @@
 """Checkpoints and resume (fit and `minigrad train`), interrupts, and divergence."""
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -313,3 +314,18 @@ def test_ctrl_c_outside_training_exits_130_without_a_traceback(monkeypatch, caps
     monkeypatch.setattr(train, "_load", interrupted)
     assert cli.main(["train", "--quiet"]) == 130
     assert capsys.readouterr().err == "minigrad train: interrupted\n"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("mpi4py") is None, reason="needs the distributed extra"
+)
+def test_checkpoints_over_mpi_are_refused_not_written_by_every_rank(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "minigrad", "train", *SPIRAL_ARGS, "--distributed",
+         "--checkpoint", str(tmp_path / "ck")],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "--checkpoint and --resume are not yet supported with --distributed" in result.stderr
+    assert not (tmp_path / "ck").exists()
