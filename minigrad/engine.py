@@ -226,6 +226,10 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
         shapes = ", ".join(str(a.shape) for a in arrays if isinstance(a, np.ndarray))
         message = str(e) if str(e).startswith(f"{op_.name}: ") else f"{op_.name}: {e}"
         raise ValueError(f"{message} (input shapes: {shapes})") from None
+    except FloatingPointError as e:  # NumPy's own, under np.seterr(...="raise"): name the op
+        if isinstance(e, AnomalyError) or str(e).startswith(f"{op_.name}: "):
+            raise
+        raise FloatingPointError(f"{op_.name}: {e} (in its forward)") from None
     saved = None
     if op_.saves:
         y, saved = y
@@ -655,7 +659,14 @@ def _backprop(
                 vjp = vjps[i]
                 if vjp is None:
                     raise RuntimeError(f"{node.op.name} has no gradient for its input {i}")
-                gx = vjp(g, y, *args, **attrs) if attrs else vjp(g, y, *args)
+                try:
+                    gx = vjp(g, y, *args, **attrs) if attrs else vjp(g, y, *args)
+                except FloatingPointError as e:  # as in _apply: name the op
+                    if isinstance(e, AnomalyError):
+                        raise
+                    raise FloatingPointError(
+                        f"{node.op.name}: {e} (in its gradient for input {i})"
+                    ) from None
                 if anomaly:
                     _check_finite(unwrap(gx), f"gradient for input {i}", node, node.op)
                 if gx.dtype is not x.data.dtype:  # a float32 input gets a float32 gradient

@@ -649,3 +649,18 @@ def test_grad_modes_restore_the_previous_mode_when_the_body_raises(outer):
                     raise KeyError("in the body")
             assert mg.is_grad_enabled() is outer
     assert mg.is_grad_enabled()
+
+
+def test_numpys_floating_point_errors_name_the_op_forward_and_backward():
+    # Under np.seterr(all="raise") NumPy's own error said only "divide by zero encountered".
+    x = mg.tensor([-1.0, 0.0], requires_grad=True)
+    with np.errstate(all="raise"), pytest.raises(FloatingPointError, match=r"^log: .*forward"):
+        F.log(x)
+    y = F.sqrt(mg.tensor([0.0, 4.0], requires_grad=True)).sum()
+    with (
+        np.errstate(all="raise"),
+        pytest.raises(FloatingPointError, match=r"^sqrt: divide by zero.*gradient for input 0"),
+    ):
+        y.backward()
+    with mg.detect_anomaly(), pytest.raises(mg.AnomalyError, match="sqrt"):
+        F.sqrt(mg.tensor([0.0], requires_grad=True)).sum().backward()  # still an AnomalyError
