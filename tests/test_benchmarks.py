@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 sys.path.insert(0, str(BENCH))
 
+import conv_workload  # noqa: E402
 import dtypes  # noqa: E402
 import workloads  # noqa: E402
 from hand_numpy import HandMLP  # noqa: E402
@@ -272,7 +273,22 @@ def full_report() -> dict:
     us = dict.fromkeys(["numpy", "minigrad", *run.OTHERS], stats)
     ops = [{"op": name, "us": us} for name in workloads.OP_NAMES]
     add = {"case": workloads.ADD_CASE, "us": us}
-    return {"machine": MACHINE, "notes": ["a note"], "steps": steps, "ops": ops, "add": add}
+    conv = {
+        "key": "W6",
+        "title": conv_workload.TITLE,
+        "target": conv_workload.TARGET,
+        "ms": dict.fromkeys(["hand_f32", "minigrad", *run.OTHERS], stats),
+        "sampling": "a note",
+        "memory_kib": {"minigrad": 1.0, "hand_f32": 1.0, "must_hold": 1.0},
+    }
+    return {
+        "machine": MACHINE,
+        "notes": ["a note"],
+        "steps": steps,
+        "ops": ops,
+        "add": add,
+        "conv": conv,
+    }
 
 
 def test_benchmarks_md_has_the_tables_run_prints():
@@ -287,9 +303,10 @@ def test_benchmarks_md_has_the_tables_run_prints():
     text = (ROOT / "BENCHMARKS.md").read_text()
     section = text.split("<!-- results: begin", 1)[1].split("<!-- results: end -->", 1)[0]
     section = section.splitlines()
-    assert len(structure(printed)) == 6
+    assert len(structure(printed)) == 8
     assert structure(section) == structure(printed)
-    for title in [w.title for w in workloads.WORKLOADS] + [*workloads.OP_NAMES, workloads.ADD_CASE]:
+    titles = [w.title for w in workloads.WORKLOADS] + [*workloads.OP_NAMES, workloads.ADD_CASE]
+    for title in [*titles, conv_workload.TITLE]:
         assert any(line.startswith(f"| {title} |") for line in section), title
 
 
