@@ -83,7 +83,7 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
         grads = [None if p.grad is None else p.grad.data for p in self.params]
-        self._check_grads(grads)
+        self.check_grads(grads)
         changed = []
         for p, g, state in zip(self.params, grads, self.state, strict=True):
             if g is None:
@@ -171,8 +171,12 @@ class Optimizer:
             setattr(self, name, tuple(value) if isinstance(value, list) else value)
         self.state = per_param
 
-    def _check_grads(self, grads: list[np.ndarray | None]) -> None:
+    def check_grads(self, grads: list[np.ndarray | None]) -> None:
         """Refuse, before any parameter changes, what would stop the update part-way.
+
+        `grads` holds one gradient array (or None) per parameter, in order; `step()`
+        checks the `.grad`s, and code that updates from gradients of its own (Replay's
+        fused step) checks those.
 
         backward always gives a parameter's own shape; a .grad set by hand may
         not, and NumPy would broadcast it into the update without a word. A

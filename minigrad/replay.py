@@ -229,19 +229,13 @@ class Replay:
         opt = self.optimizer
         step_grads = [None if p.grad is None else p.grad.data for p in opt.params]
         held = any(g is not None for g in step_grads)
-        # Refuse, before anything changes, what would stop the update part-way.
-        for p, g in zip(opt.params, step_grads, strict=True):
-            if g is not None and g.shape != p.shape:  # NumPy would broadcast it into the sum
-                raise ValueError(
-                    f"a parameter of shape {p.shape} has a .grad of shape {g.shape}; "
-                    "a gradient must have its parameter's shape"
-                )
-        for slot, k, p in self._targets:
-            if k is not None and grads[slot] is not None and not p.data.flags.writeable:
-                raise ValueError(
-                    f"a parameter of shape {p.shape} holds a read-only array, which the "
-                    "update cannot change in place; give the parameter a copy (np.array(a))"
-                )
+        # Refuse, before anything changes, what would stop the update part-way: a .grad set
+        # by hand is checked before NumPy could broadcast it into the sum.
+        checked = list(step_grads)
+        for slot, k, _ in self._targets:
+            if k is not None and checked[k] is None:
+                checked[k] = grads[slot]
+        opt.check_grads(checked)
         # Memory that is not ours to overwrite (see engine.claim): the .grads set by hand,
         # and, when a user's VJP might have returned one as a gradient, the call's values.
         taken = {id(g if g.base is None else g.base) for g in step_grads if g is not None}
