@@ -382,64 +382,6 @@ class Tensor:
         doc="The `Node` of the op that made this tensor (None for a leaf): the graph, for tools.",
     )
 
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __iter__(self) -> Iterator[Tensor]:
-        if self.data.ndim == 0:  # else Python would index it, get IndexError, and see nothing
-            raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(len(self.data)))
-
-    # As NumPy's: one element converts, more are ambiguous (not "true because len > 0").
-    __bool__ = lambda self: bool(self.data)
-    __float__ = lambda self: float(self.data)
-    __int__ = lambda self: int(self.data)
-
-    def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
-        extras = [f"dtype={self.dtype}"] if self.dtype != _State.default_dtype else []
-        if self._node is not None:
-            extras.append(f"op={self._node.op.name}")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        if self.name:
-            extras.append(f"name={self.name!r}")
-        return "tensor(" + ", ".join([body, *extras]) + ")"
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        if copy:
-            return np.array(self.data, dtype=dtype)
-        return self.data if dtype is None else self.data.astype(dtype, copy=False)
-
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        """Jupyter shows a tensor as the graph that made it."""
-        from minigrad.viz import mimebundle  # graphviz is imported only when a notebook asks
-
-        return mimebundle(self, include, exclude)
-
-    def numpy(self) -> np.ndarray:
-        return self.data
-
-    def item(self) -> float:
-        return self.data.item()
-
-    # --- what a NumPy or PyTorch user reaches for first
-    def tolist(self) -> Any:
-        """The values as (nested) Python lists of numbers, as `ndarray.tolist()`."""
-        return self.data.tolist()
-
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Any:
-        """Indices of the maxima along `axis` (NumPy's name; None: into the flattened tensor).
-
-        A plain NumPy integer array (or integer for axis=None), as comparisons give
-        plain arrays: an index has no gradient.
-        """
-        return self.data.argmax(axis=axis, keepdims=keepdims)
-
-    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Any:
-        """Indices of the minima along `axis`; a plain NumPy array, as `argmax`."""
-        return self.data.argmin(axis=axis, keepdims=keepdims)
-
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set `requires_grad` in place and return this tensor, as PyTorch's method does."""
         self.requires_grad = requires_grad
@@ -465,7 +407,7 @@ class Tensor:
         The graph's saved values are freed afterwards unless `retain_graph`.
         `create_graph` records the backward pass for higher-order gradients.
         """
-        if not self.requires_grad:
+        if not self._requires_grad:
             raise RuntimeError(
                 "backward() on a tensor that does not require grad: no input of the "
                 "expression had requires_grad=True (or it was computed under no_grad())"
@@ -490,11 +432,8 @@ def tensor(
 
 
 def _wrap(data: np.ndarray) -> Tensor:
-    """A tensor around `data` as it is, with no checks: the engine's own constructor.
-
-    A plain function setting each slot costs half what a classmethod does,
-    and the engine makes two or three of these per op.
-    """
+    """A tensor around `data` as it is, with no checks: the engine's own constructor,
+    for the two or three tensors it makes per op (Tensor() converts and checks)."""
     t = _new(Tensor)
     t.data = data
     t.grad = None
@@ -562,8 +501,8 @@ def _seed(root: Tensor, grad: TensorLike | None) -> np.ndarray:
                 "of that shape, or reduce the output (e.g. .sum())"
             )
         return _ones(root.data.shape, root.data.dtype)
-    seed = np.array(unwrap(grad), dtype=root.dtype)
-    if seed.shape != root.shape:
+    seed = np.array(unwrap(grad), dtype=root.data.dtype)  # a copy: it may become a .grad
+    if seed.shape != root.data.shape:
         raise ValueError(f"grad has shape {seed.shape} but the output has shape {root.shape}")
     return seed
 
@@ -620,12 +559,10 @@ def _backprop(
     """
     _State.sweeps += 1
     retain_graph = retain_graph or create_graph  # the new graph refers to the old one
-    pending: dict[Tensor, Any] = {}  # gradient flowing into each non-leaf, summed over its uses
-    leaves: dict[Tensor, Any] = {}  # the same for leaves (with `wanted`: the wanted ones)
-    queue: list[tuple[int, Tensor]] = []  # (-seq, tensor): a heap, newest node first
-    targets = None if wanted is None else set(wanted)  # tensors hash by identity
+    grads: dict[Tensor, Any] = {}  # gradient flowing into each tensor reached, summed over uses
+    queue: list[tuple[int, Tensor]] = []  # (-seq, tensor) for non-leaves: newest node first
+    found = {}  # the wanted non-leaves' gradients (grad())
     taken: set[int] = set()  # arrays already given to a .grad (see claim)
-
     anomaly = _State.anomaly
     previous_mode = _State.grad_enabled
     _State.grad_enabled = create_graph  # record the backward pass only when asked to
@@ -635,29 +572,33 @@ def _backprop(
             if create_graph:
                 seed = g if isinstance(g, Tensor) else _wrap(seed)
                 claim(seed.data, taken)  # the caller's tensor: a leaf's .grad gets a copy
-            _deliver(root, seed, pending, queue, leaves, targets)
+            if root in grads:  # a root listed twice
+                grads[root] = grads[root] + seed
+            else:
+                grads[root] = seed
+                if root._node is not None:
+                    heappush(queue, (-root._node.seq, root))
 
         while queue:
             t = heappop(queue)[1]
-            node, g = t._node, pending.pop(t)
-            inputs = node.inputs
-            if inputs is None:
+            node, g = t._node, grads.pop(t)
+            if node.inputs is None:
                 raise RuntimeError(_FREED)
             if _State.last_change > node.seq:  # something changed in place since the forward
                 _check_unchanged(t, node)
-            if targets is not None:
-                if t in targets:
-                    leaves[t] = g
+            if g.dtype is not t.data.dtype:  # an op on mixed dtypes: a float32 tensor's is float32
+                g = g.astype(t.data.dtype)
+            if wanted is not None:
+                found[t] = g
             elif t._retain_grad:
                 accumulate_grad(t, g, create_graph, taken)
             attrs = node.attrs if node.saved is None else {**node.attrs, "saved": node.saved}
-            args, y = (inputs, t) if create_graph else (node.arrays, t.data)
-            vjps = node.op.vjps
-            for i, x in enumerate(inputs):
+            args, y = (node.inputs, t) if create_graph else (node.arrays, t.data)
+            for i, x in enumerate(node.inputs):
                 if not (isinstance(x, Tensor) and x._requires_grad):
                     continue
-                vjp = vjps[i]
-                if vjp is None:
+                vjp = node.op.vjps[i]
+                if vjp is None:  # requires_grad turned on after the forward
                     raise RuntimeError(f"{node.op.name} has no gradient for its input {i}")
                 try:
                     gx = vjp(g, y, *args, **attrs) if attrs else vjp(g, y, *args)
@@ -669,46 +610,31 @@ def _backprop(
                     ) from None
                 if anomaly:
                     _check_finite(unwrap(gx), f"gradient for input {i}", node, node.op)
-                if gx.dtype is not x.data.dtype:  # a float32 input gets a float32 gradient
-                    gx = gx.astype(x.data.dtype)  # under create_graph, a recorded F.astype
-                # deliver's two usual cases, inlined: a non-leaf's first gradient, a leaf's first
-                if x._node is not None:
-                    if x not in pending:
-                        pending[x] = gx
+                prev = grads.get(x)
+                if prev is None:
+                    grads[x] = gx
+                    if x._node is not None:
                         heappush(queue, (-x._node.seq, x))
-                        continue
-                elif targets is None and x not in leaves:
-                    leaves[x] = gx
-                    continue
-                _deliver(x, gx, pending, queue, leaves, targets)
+                else:
+                    grads[x] = prev + gx
             if not retain_graph:
                 node.inputs = node.arrays = node.saved = None
-    finally:
-        _State.grad_enabled = previous_mode
-    if targets is None:
-        for x, g in leaves.items():
+
+        for x, g in grads.items():  # what is left in grads: the leaves'
+            if g.dtype is not x.data.dtype:
+                g = grads[x] = g.astype(x.data.dtype)
+            if wanted is not None:
+                continue
             if create_graph or x.grad is not None:
                 accumulate_grad(x, g, create_graph, taken)
             else:  # the usual case, inlined: a leaf's first gradient
                 x.grad = _wrap(g if claim(g, taken) else np.array(g))
-        return None
-    return [leaves.get(t) for t in wanted]  # an input listed twice gets its gradient twice
-
-
-def _deliver(
-    x: Tensor, g: Any, pending: dict, queue: list, leaves: dict, targets: set | None
-) -> None:
-    """Add g to the gradient flowing into x: a non-leaf's waits on the heap, a leaf's in leaves."""
-    if x._node is not None:
-        prev = pending.get(x)
-        if prev is None:
-            pending[x] = g
-            heappush(queue, (-x._node.seq, x))
-        else:
-            pending[x] = prev + g
-    elif targets is None or x in targets:
-        prev = leaves.get(x)
-        leaves[x] = g if prev is None else prev + g
+    finally:
+        _State.grad_enabled = previous_mode
+    if wanted is not None:
+        found.update(grads)
+        return [found.get(t) for t in wanted]  # an input listed twice gets its gradient twice
+    return None
 
 
 def sweep_count() -> int:

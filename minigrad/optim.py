@@ -243,7 +243,7 @@ class SGD(Optimizer):
                 v *= self.momentum
                 v += g
             g = g + self.momentum * v if self.nesterov else v
-        w -= self.lr * g
+        w -= self._lr * g
 
 
 class AdaGrad(Optimizer):
@@ -267,7 +267,7 @@ class AdaGrad(Optimizer):
     def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, Any]) -> None:
         h = state.setdefault("sum_sq", np.zeros_like(w))
         h += g * g
-        w -= self.lr * g / (np.sqrt(h) + self.eps)
+        w -= self._lr * g / (np.sqrt(h) + self.eps)
 
 
 class RMSProp(Optimizer):
@@ -295,7 +295,7 @@ class RMSProp(Optimizer):
         h = state.setdefault("mean_sq", np.zeros_like(w))
         h *= self.alpha
         h += (1 - self.alpha) * g * g
-        w -= self.lr * g / (np.sqrt(h) + self.eps)
+        w -= self._lr * g / (np.sqrt(h) + self.eps)
 
 
 class Adam(Optimizer):
@@ -340,7 +340,7 @@ class Adam(Optimizer):
         v += (1 - b2) * g * g
         m_hat = m / (1 - b1**t)
         v_hat = v / (1 - b2**t)
-        w -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        w -= self._lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
 
 def gradient_descent(
