@@ -19,7 +19,7 @@ One module per concern; each imports only the ones listed before it:
     shapes           reshape, transpose, astype, getitem, concat, stack
     losses           dropout, the losses, accuracy
     conv             im2col, col2im, conv2d, max/avg pooling, batch_norm, flatten
-    methods          Tensor's operators and op methods, set on the class
+    methods          Tensor's operators, op methods and NumPy-style conveniences, set on the class
 
 How the gradient checker draws inputs for each op, and its NumPy reference,
 are in `minigrad.testing.specs`; `tests/test_ops.py` checks every op

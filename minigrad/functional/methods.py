@@ -1,17 +1,19 @@
-"""Tensor's operators and op methods (`a + b`, `x @ w`, `t.sum()`, `t.T`), each one op.
+"""Tensor's methods for users: operators and op methods (`a + b`, `x @ w`, `t.sum()`,
+`t.T`), each one op, and what a NumPy or PyTorch user reaches for first (`len`, `repr`,
+`item`, `tolist`, `argmax`, ...).
 
-The engine defines `Tensor` without them, so that it needs nothing from this
-package; importing `minigrad.functional` sets them on the class.
+The engine defines `Tensor` with only the graph and backward, so that it needs
+nothing from this package; importing `minigrad.functional` sets these on the class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-from minigrad.engine import Tensor, is_grad_enabled, mark_changed, unwrap
+from minigrad.engine import Tensor, get_default_dtype, is_grad_enabled, mark_changed, unwrap
 from minigrad.functional.activations import relu, sigmoid
 from minigrad.functional.arithmetic import add, div, mul, neg, pow, sub
 from minigrad.functional.elementwise import abs, exp, log, sqrt, tanh
@@ -101,3 +103,67 @@ Tensor.relu = relu
 Tensor.softmax = lambda self, axis=-1: softmax(self, axis=axis)
 Tensor.log_softmax = lambda self, axis=-1: log_softmax(self, axis=axis)
 Tensor.clip = lambda self, lo=None, hi=None: clip(self, lo, hi)
+
+
+# ---------------------------------------------------------------- as NumPy and PyTorch users expect
+
+
+def _iter(self: Tensor) -> Iterator[Tensor]:
+    if self.data.ndim == 0:  # else Python would index it, get IndexError, and see nothing
+        raise TypeError("iteration over a 0-d tensor")
+    return (self[i] for i in range(len(self.data)))
+
+
+def _repr(self: Tensor) -> str:
+    body = np.array2string(self.data, separator=", ", prefix="tensor(")
+    extras = [f"dtype={self.dtype}"] if self.dtype != get_default_dtype() else []
+    if self.creator is not None:
+        extras.append(f"op={self.creator.op.name}")
+    elif self.requires_grad:
+        extras.append("requires_grad=True")
+    if self.name:
+        extras.append(f"name={self.name!r}")
+    return "tensor(" + ", ".join([body, *extras]) + ")"
+
+
+def _array(self: Tensor, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+    if copy:
+        return np.array(self.data, dtype=dtype)
+    return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+
+def _repr_mimebundle(self: Tensor, include: Any = None, exclude: Any = None) -> dict:
+    """Jupyter shows a tensor as the graph that made it."""
+    from minigrad.viz import mimebundle  # graphviz is imported only when a notebook asks
+
+    return mimebundle(self, include, exclude)
+
+
+def argmax(self: Tensor, axis: int | None = None, keepdims: bool = False) -> Any:
+    """Indices of the maxima along `axis` (NumPy's name; None: into the flattened tensor).
+
+    A plain NumPy integer array (or integer for axis=None), as comparisons give
+    plain arrays: an index has no gradient.
+    """
+    return self.data.argmax(axis=axis, keepdims=keepdims)
+
+
+def argmin(self: Tensor, axis: int | None = None, keepdims: bool = False) -> Any:
+    """Indices of the minima along `axis`; a plain NumPy array, as `argmax`."""
+    return self.data.argmin(axis=axis, keepdims=keepdims)
+
+
+Tensor.__len__ = lambda self: len(self.data)
+Tensor.__iter__ = _iter
+# As NumPy's: one element converts, more are ambiguous (not "true because len > 0").
+Tensor.__bool__ = lambda self: bool(self.data)
+Tensor.__float__ = lambda self: float(self.data)
+Tensor.__int__ = lambda self: int(self.data)
+Tensor.__repr__ = _repr
+Tensor.__array__ = _array
+Tensor._repr_mimebundle_ = _repr_mimebundle
+Tensor.numpy = lambda self: self.data
+Tensor.item = lambda self: self.data.item()
+Tensor.tolist = lambda self: self.data.tolist()  # nested Python lists of numbers, as NumPy's
+Tensor.argmax = argmax
+Tensor.argmin = argmin
