@@ -168,6 +168,50 @@ def minigrad_plain_step(w: Workload, weights, batches) -> Step:
     return step
 
 
+def kernels_step(w: Workload, weights, batches) -> Step:
+    """The eager step's arithmetic with no graph: minigrad's own op forwards and VJPs
+    (`F.linear.op.forward`, `.op.vjps`, ...) called directly on arrays, then SGD.
+
+    The floor for an eager or replayed step: whatever it costs above hand NumPy
+    is in the ops' NumPy code, and whatever the eager step costs above it is
+    the engine's, nn's and optim's Python.
+    """
+    params = [(aligned(W), aligned(b)) for W, b in weights]
+    linear, loss_op = F.linear.op, F.softmax_cross_entropy.op
+    activation = (F.sigmoid if w.activation == "sigmoid" else F.relu).op
+    last = len(params) - 1
+
+    def step(i: int) -> float:
+        x, t = batches[i % len(batches)]
+        inputs, outputs = [], []  # each layer's input; each activation's (input, output)
+        h = x
+        for k, (W, b) in enumerate(params):
+            inputs.append(h)
+            a = linear.forward(h, W, b)
+            if k < last:
+                h = activation.forward(a)
+                outputs.append((a, h))
+        loss, saved = loss_op.forward(a, t)
+        g = loss_op.vjps[0](np.ones((), a.dtype), loss, a, t, saved=saved)
+        grads = []
+        for k in range(last, -1, -1):
+            W, b = params[k]
+            grads.append(
+                (linear.vjps[1](g, None, inputs[k], W, b), linear.vjps[2](g, None, inputs[k], W, b))
+            )
+            if k > 0:
+                g = linear.vjps[0](g, None, inputs[k], W, b)
+                a, h = outputs[k - 1]
+                g = activation.vjps[0](g, h, a)
+        for (W, b), (gW, gb) in zip(params, reversed(grads), strict=True):
+            W -= LR * gW
+            b -= LR * gb
+        return float(loss)
+
+    step.params = [p for layer in params for p in layer]  # for tests that compare the weights
+    return step
+
+
 def minigrad_replay_step(w: Workload, weights, batches) -> Step:
     """The same step replayed: traced once on the first batch, then re-run on each batch."""
     model = minigrad_model(w, weights)

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -24,6 +25,7 @@ sys.path.insert(0, str(BENCH))
 
 import conv_workload  # noqa: E402
 import dtypes  # noqa: E402
+import instructions  # noqa: E402
 import workloads  # noqa: E402
 from hand_numpy import HandMLP  # noqa: E402
 
@@ -165,6 +167,7 @@ def small_workload(key):
 STEPS_AND_PARAMETERS = {  # a minigrad step maker, and where its trained parameters are
     "nn": (workloads.minigrad_step, lambda step: list(step.model.parameters())),
     "no nn": (workloads.minigrad_plain_step, lambda step: step.params),
+    "kernels only": (workloads.kernels_step, lambda step: step.params),  # arrays
 }
 
 
@@ -178,8 +181,8 @@ def test_hand_numpy_computes_the_minigrad_step(key, form):
     step = make(w, weights, batches)
     for i, (x, t) in enumerate(batches):
         hand_loss = hand.step(x.astype(np.float64), t, workloads.LR)
-        assert step(i).item() == pytest.approx(hand_loss, rel=1e-4)
-    params = [p.data for p in parameters(step)]
+        assert float(step(i)) == pytest.approx(hand_loss, rel=1e-4)
+    params = [np.asarray(p) for p in parameters(step)]
     for got, want in zip(params, [a for pair in hand.params for a in pair], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
 
@@ -392,3 +395,20 @@ def test_the_add_case_computes_the_sum_and_both_gradients():
             got = [np.asarray(getattr(v, "data", v)) for v in run()]
             assert [g.tolist() for g in got] == [[2.0], [1.25], [1.25]], name
             assert all(g.dtype == np.float32 for g in got), name
+
+
+def test_instructions_refuses_unknown_names():
+    result = subprocess.run(
+        [sys.executable, str(BENCH / "instructions.py"), "--only", "W9", "--impl", "eager"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2 and "unknown workload or implementation: W9" in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind")
+def test_instructions_counts_the_steps_and_not_the_start():
+    # A W4 step of the kernels is about half a million instructions, start-up many
+    # millions: the difference of the two counts must be the steps' alone.
+    assert 200e3 < instructions.per_step("W4", "kernels", 3, jobs=2) < 2e6
