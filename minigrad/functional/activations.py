@@ -50,10 +50,13 @@ def sigmoid(x):
     -inf: use log_sigmoid.
     """
     x = _floats(x)
-    e = exp_shifted(-np.abs(x))
-    # The numerator, 1 for x > 0 and e otherwise (e is 1 at 0): as e <= 1, a maximum with
-    # sign(x) picks it with no branch per element (np.where costs several times as much).
-    y = np.maximum(e, np.sign(x))
+    a = np.abs(x)
+    # The numerator, 1 for x > 0 and e otherwise (e is 1 at 0). As e <= 1, the maximum of e
+    # and (|x| == x), 1 for x >= 0 and 0 below, picks it with no branch per element (np.where
+    # costs several times as much, and so does np.sign on a large x: it has no vector loop).
+    y = (a == x).astype(a.dtype)
+    e = exp_shifted(-a)
+    y = np.maximum(e, y)
     e += _scalar(1, e.dtype)  # in place, but for a 0-d x: NumPy gives scalars then
     y /= e
     return y
