@@ -561,7 +561,7 @@ def _backprop(
     retain_graph = retain_graph or create_graph  # the new graph refers to the old one
     grads: dict[Tensor, Any] = {}  # gradient flowing into each tensor reached, summed over uses
     queue: list[tuple[int, Tensor]] = []  # (-seq, tensor) for non-leaves: newest node first
-    found = {}  # the wanted non-leaves' gradients (grad())
+    found: dict[Tensor, Any] = {}  # the wanted non-leaves' gradients (grad())
     taken: set[int] = set()  # arrays already given to a .grad (see claim)
     anomaly = _State.anomaly
     previous_mode = _State.grad_enabled
@@ -586,7 +586,7 @@ def _backprop(
                 raise RuntimeError(_FREED)
             if _State.last_change > node.seq:  # something changed in place since the forward
                 _check_unchanged(t, node)
-            if g.dtype is not t.data.dtype:  # an op on mixed dtypes: a float32 tensor's is float32
+            if g.dtype is not t.data.dtype:  # from ops on mixed dtypes: float32 gets float32
                 g = g.astype(t.data.dtype)
             if wanted is not None:
                 found[t] = g
