@@ -36,7 +36,13 @@ def exp_shifted(a: np.ndarray) -> np.ndarray:
             return np.exp(a)
 
 
-@op(lambda g, y, x: g * y * (1 - y))
+def _sigmoid_vjp(g, y, x):
+    d = g * y  # our own array (or tensor), so the second product goes in place
+    d *= _scalar(1, y.dtype) - y
+    return d
+
+
+@op(_sigmoid_vjp)
 def sigmoid(x):
     """1 / (1 + exp(-x)) (the book's eq. 3.6), without overflow for any x.
 
