@@ -127,11 +127,18 @@ def linear(x, w, b=None):
     y = np.matmul(x, w)
     if b is None:
         return y
-    if y.dtype.kind != "f" or (
-        isinstance(b, np.ndarray | np.generic)
-        and b.dtype != y.dtype
-        and np.result_type(y, b) != y.dtype
+    # In place into y, our own fresh array, unless NumPy would give y + b another dtype:
+    # integer products, or a float64 bias for float32 weights. The usual bias, an array of
+    # y's own dtype, is recognised first and cheaply.
+    usual = type(b) is np.ndarray and b.dtype is y.dtype
+    if not usual and (
+        y.dtype.kind != "f"
+        or (
+            isinstance(b, np.ndarray | np.generic)
+            and b.dtype != y.dtype
+            and np.result_type(y, b) != y.dtype
+        )
     ):
-        return y + b  # integer products, or a float64 bias for float32 weights: NumPy promotes
-    y += b  # y is our own fresh array
+        return y + b
+    y += b
     return y
