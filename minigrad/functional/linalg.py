@@ -90,7 +90,9 @@ def _linear_vjp_w(g, y, x, w, b=None):
 def _linear_vjp_b(g, y, x, w, b):
     if g.ndim != b.ndim + 1:  # not the usual one batch axis: make it one
         g = g.reshape((math.prod(g.shape[: g.ndim - b.ndim]),) + b.shape)
-    return g.sum(axis=0)
+    # An array's sum by the ufunc itself, without the method's Python wrapper; a tensor's
+    # (under create_graph) by its method, recorded.
+    return np.add.reduce(g, 0) if type(g) is np.ndarray else g.sum(axis=0)
 
 
 def _check_linear(x, w, b=None):
