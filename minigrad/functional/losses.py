@@ -117,16 +117,18 @@ def softmax_cross_entropy(x, t):
     gradient is the book's (softmax(x) - onehot(t)) / N from the softmax (and
     the label positions) the forward saves; for rows, softmax(x) sum_k t_k - t.
     """
+    # The reductions are the ufuncs' own, without the array methods' Python wrappers.
     n = x.shape[0] if x.ndim == 2 else 1
-    a = x - x.max(axis=-1, keepdims=True)
+    a = x - np.maximum.reduce(x, -1, keepdims=True)
     p = exp_shifted(a)
-    total = p.sum(axis=-1, keepdims=True)
-    if np.shape(t) == x.shape:
+    total = np.add.reduce(p, -1, keepdims=True)
+    t = np.asarray(t)
+    if t.shape == x.shape:
         picked = None
-        loss = -(t * (a - np.log(total))).sum()
+        loss = -np.add.reduce(t * (a - np.log(total)), None)
     else:
         picked = _label_index("softmax_cross_entropy", x, t)
-        loss = np.log(total).sum() - a.take(picked).sum()
+        loss = np.add.reduce(np.log(total), None) - np.add.reduce(a.take(picked))
     p /= total
     return np.asarray(loss / n, dtype=p.dtype), (p, picked)
 
