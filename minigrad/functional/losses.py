@@ -100,8 +100,9 @@ def _sce_vjp(g, y, x, t, saved):
         p -= t
         p *= scale
     else:
-        # C order, so that reshape gives a view (transposed logits give F-ordered arrays)
-        p = np.multiply(probabilities, scale, order="C")
+        p = probabilities * scale
+        if not p.flags.c_contiguous:  # transposed logits: picked indexes the C-order flat view
+            p = np.ascontiguousarray(p)
         p.reshape(-1)[picked] -= scale
     return p
 
