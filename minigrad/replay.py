@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -70,6 +71,9 @@ from minigrad.engine import (
     mark_changed,
     sweep_count,
 )
+
+_GRAD = operator.attrgetter("grad")
+_NOT_NONE = functools.partial(operator.is_not, None)  # `x is not None`, where == is elementwise
 
 
 class Replay:
@@ -153,14 +157,23 @@ class Replay:
         self.optimizer = optimizer
         if optimizer is None:
             return
-        position = {id(p): k for k, p in enumerate(optimizer.params)}
-        # (slot, position in the optimizer's list or None, trainable leaf)
-        self._targets = [(slot, position.get(id(p)), p) for slot, p in self.params]
-        if all(k is None for _, k, _ in self._targets):
+        slot_of_param = {id(p): slot for slot, p in self.params}
+        if not any(id(p) in slot_of_param for p in optimizer.params):
             raise ValueError(
                 "Replay: none of the optimizer's parameters gets a gradient from fn; pass the "
                 "optimizer of the parameters fn trains"
             )
+        held = {id(p) for p in optimizer.params}
+        # (slot, trainable leaf) for those the optimizer does not hold: they get a .grad
+        self._outsiders = [(slot, p) for slot, p in self.params if id(p) not in held]
+        # A call's gradient for each of the optimizer's parameters, in its order, in one
+        # C call; one that fn does not reach reads a slot that always stays None.
+        nothing = len(self._env)
+        self._env.append(None)
+        self._step_grads = _picker([slot_of_param.get(id(p), nothing) for p in optimizer.params])
+        # (lr, dtype, lr as a 0-d array of that dtype): SGD's scale, remade only when the
+        # optimizer's lr (which the user may set between calls) or the dtype is another object
+        self._scale: tuple[Any, Any, Any] = (None, None, None)
 
     def __call__(self, *arrays: Any) -> float:
         if len(arrays) != len(self.shapes):
@@ -227,41 +240,71 @@ class Replay:
         """`opt.step(); opt.zero_grad()` on this call's gradients plus any `.grad` already
         there; trainable leaves the optimizer does not hold get their `.grad` as usual."""
         opt = self.optimizer
-        step_grads = [None if p.grad is None else p.grad.data for p in opt.params]
-        held = any(g is not None for g in step_grads)
-        # Refuse, before anything changes, what would stop the update part-way: a .grad set
-        # by hand is checked before NumPy could broadcast it into the sum.
-        checked = list(step_grads)
-        for slot, k, _ in self._targets:
-            if k is not None and checked[k] is None:
-                checked[k] = grads[slot]
-        opt.check_grads(checked)
-        # Memory that is not ours to overwrite (see engine.claim): the .grads set by hand,
-        # and, when a user's VJP might have returned one as a gradient, the call's values.
-        taken = {id(g if g.base is None else g.base) for g in step_grads if g is not None}
+        step_grads = list(self._step_grads(grads))
+        held = list(map(_GRAD, opt.params))
+        drop = any(map(_NOT_NONE, held))  # .grads to add in, then drop as zero_grad() would
+        if not drop:  # the usual case
+            opt.check_grads(step_grads)
+            taken: set[int] = set()
+        else:
+            held = [None if t is None else t.data for t in held]
+            # Refuse, before anything changes, what would stop the update part-way: a .grad
+            # set by hand is checked before NumPy could broadcast it into the sum.
+            opt.check_grads([g if h is None else h for h, g in zip(held, step_grads, strict=True)])
+            # Memory that is not ours to overwrite (see engine.claim): the .grads set by hand
+            taken = {id(h if h.base is None else h.base) for h in held if h is not None}
+            step_grads = [
+                g if h is None else h if g is None else h + g
+                for h, g in zip(held, step_grads, strict=True)
+            ]
+        # Nor, when a user's VJP might have returned one as a gradient, the call's values.
         if self._foreign_ops:
             for value in (*env, *saved.values()):
                 for a in value if isinstance(value, tuple) else (value,):
                     if isinstance(a, np.ndarray):
                         taken.add(id(a if a.base is None else a.base))
-        for slot, k, p in self._targets:
-            g = grads[slot]
-            if g is None:
-                continue
-            if k is None:  # not the optimizer's: its .grad, before any gradient is scaled
-                accumulate_grad(p, g, False, taken)
-            else:
-                step_grads[k] = g if step_grads[k] is None else step_grads[k] + g
+        for slot, p in self._outsiders:  # their .grad, before any gradient is scaled
+            if grads[slot] is not None:
+                accumulate_grad(p, grads[slot], False, taken)
         if _is_plain_sgd(opt):
-            _sgd_in_place(opt, step_grads, taken)
+            self._sgd_in_place(opt, step_grads, taken)
         else:
             for p, g in zip(opt.params, step_grads, strict=True):
                 if g is not None:
                     p.grad = Tensor(g)
             opt.step()
-            held = True
-        if held:
+            drop = True
+        if drop:
             opt.zero_grad()
+
+    def _sgd_in_place(self, opt: optim.SGD, grads: list[Any], taken: set[int]) -> None:
+        """SGD's W <- W - lr g, scaling in place each gradient that no one else holds.
+
+        Hand-written NumPy does the same; it saves a temporary the size of the
+        weights. `g * lr` is `lr * g` bit for bit, so the result is `opt.step()`'s.
+        """
+        lr = opt.lr
+        spare = [g is not None and claim(g, taken) for g in grads]
+        changed = []
+        # Shared gradients first: they must be read before a spare one that shares memory
+        # with them (a view, say) is scaled in place.
+        if not all(spare):
+            for p, g, own in zip(opt.params, grads, spare, strict=True):
+                if g is not None and not own:
+                    w = p.data
+                    w -= lr * g
+                    changed.append(p)
+        scale = self._scale
+        for p, g, own in zip(opt.params, grads, spare, strict=True):
+            if own:
+                w = p.data
+                if scale[0] is not lr or scale[1] is not w.dtype:
+                    scale = (lr, w.dtype, np.asarray(lr, w.dtype))
+                g *= scale[2]
+                w -= g
+                changed.append(p)
+        self._scale = scale
+        mark_changed(changed)
 
 
 def _links(fn: Callable) -> list[tuple[Any, Any, Any, str]]:
@@ -344,28 +387,11 @@ def _is_plain_sgd(opt: optim.Optimizer) -> bool:
     return type(opt) is optim.SGD and not opt.momentum and not opt.weight_decay
 
 
-def _sgd_in_place(opt: optim.SGD, grads: list[np.ndarray | None], taken: set[int]) -> None:
-    """SGD's W <- W - lr g, scaling in place each gradient that no one else holds.
-
-    Hand-written NumPy does the same; it saves a temporary the size of the
-    weights. `g * lr` is `lr * g` bit for bit, so the result is `opt.step()`'s.
-    """
-    spare = [g is not None and claim(g, taken) for g in grads]
-    changed = []
-    # Shared gradients first: they must be read before a spare one that shares memory
-    # with them (a view, say) is scaled in place.
-    for scale_in_place in (False, True):
-        for p, g, own in zip(opt.params, grads, spare, strict=True):
-            if g is None or own is not scale_in_place:
-                continue
-            w = p.data
-            if own:
-                g *= np.asarray(opt.lr, w.dtype)
-                w -= g
-            else:
-                w -= opt.lr * g
-            changed.append(p)
-    mark_changed(changed)
+def _picker(indices: list[int]) -> Callable[[list[Any]], Any]:
+    """A function giving the items of a list at `indices`, as a sequence, in one C call."""
+    if len(indices) == 1:  # itemgetter of one index gives the item itself; of a slice, a list
+        return operator.itemgetter(slice(indices[0], indices[0] + 1))
+    return operator.itemgetter(*indices)
 
 
 def _recorded(loss: Tensor) -> list[Tensor]:

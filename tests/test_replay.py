@@ -333,6 +333,37 @@ def test_fused_step_is_backward_step_zero_grad_for_every_parameter():
     np.testing.assert_array_equal(v.data, [3.0])
 
 
+def test_fused_sgd_follows_a_changed_lr_and_each_parameters_dtype():
+    # The fused SGD step keeps lr as an array of the parameter's dtype between calls: a new
+    # lr (the same value as another object too) and parameters of two dtypes must each get
+    # their own, and a parameter fn does not reach is left alone.
+    def make():
+        return [
+            nn.Parameter(np.array([1.0, -2.0, 3.0], np.float32)),
+            nn.Parameter(np.array([0.5, 1.5], np.float64)),
+            nn.Parameter(np.array([2.0, 0.5, -1.0], np.float32)),
+            nn.Parameter(np.ones(2, np.float32)),  # held by the optimizer, not reached by fn
+        ]
+
+    def loss_of(ps, x, y):
+        return (ps[0] * ps[0] * x).sum() + (ps[1] * ps[1] * y).sum() + (ps[2] * ps[2] * x).sum()
+
+    eager, fused = make(), make()
+    opt_e, opt_f = optim.SGD(eager, lr=0.5), optim.SGD(fused, lr=0.5)
+    x, y = np.array([0.3, 0.2, 0.1], np.float32), np.array([0.7, 0.4])
+    step = Replay(lambda x, y: loss_of(fused, x, y), x, y, optimizer=opt_f)
+    for lr in [0.5, 0.1, float("0.1"), 0.0, 0.25, 1]:
+        opt_e.lr = opt_f.lr = lr
+        opt_e.zero_grad()
+        loss_of(eager, x, y).backward()
+        opt_e.step()
+        step(x, y)
+        for pe, pf in zip(eager, fused, strict=True):
+            assert pf.dtype == pe.dtype
+            np.testing.assert_array_equal(pf.data, pe.data)
+    np.testing.assert_array_equal(fused[3].data, np.ones(2))
+
+
 def test_fused_step_refuses_a_read_only_parameter_before_changing_anything():
     a = np.ones(3)
     a.flags.writeable = False
