@@ -105,15 +105,20 @@ class Replay:
 
         self._links = _links(fn)
         slots: dict[int, int] = {id(p): k for k, p in enumerate(placeholders)}
-        self._env: list[Any] = list(arrays)  # one value per slot; consts stay, the rest change
+        # One value per slot; consts stay, the rest change. After the inputs, a slot that
+        # always stays None: what a node that saves no work, or a parameter fn does not
+        # reach, reads.
+        self._env: list[Any] = [*arrays, None]
+        nothing = len(arrays)
         # (slot, tensor, its requires_grad at trace time): every tensor leaf, read live
         self._live: list[tuple[int, Tensor, bool]] = []
-        needs_grad = [False] * len(arrays)
-        # Forward: (forward, whether it also returns saved work, input slots, output slot).
-        # Backward, newest first: (node index, output slot, ((vjp, input slot), ...)).
-        # Functions have the op's attributes bound.
-        self._nodes: list[tuple[Callable, bool, tuple[int, ...], int]] = []
-        self._backward: list[tuple[int, int, tuple[tuple[Callable, int], ...]]] = []
+        needs_grad = [False] * len(self._env)
+        # Forward: (forward, its input values picked from the slots, whether it also returns
+        # saved work (kept in the slot after its output's), output slot).
+        # Backward, newest first: (input values' pick, output slot, saved work's slot,
+        # ((vjp, input slot), ...)). Functions have the op's attributes bound.
+        self._nodes: list[tuple[Callable, Callable, bool, int]] = []
+        self._backward: list[tuple[Callable, int, int, tuple[tuple[Callable, int], ...]]] = []
 
         def slot_of(x: Any) -> int:
             if id(x) in slots:
@@ -140,14 +145,19 @@ class Replay:
             back = tuple((node.op.vjps[i], s) for i, s in enumerate(ins) if needs_grad[s])
             if any(vjp is None for vjp, _ in back):
                 raise RuntimeError(f"Replay: {node.op.name} has no gradient for an input")
-            slots[id(t)] = len(self._env)
+            out = slots[id(t)] = len(self._env)
+            pick = _picker(ins)
             if back:
                 back = tuple((_bind(vjp, node.attrs), s) for vjp, s in back)
-                self._backward.append((len(self._nodes), len(self._env), back))
+                work = out + 1 if node.op.saves else nothing
+                self._backward.append((pick, out, work, back))
             forward = _bind(node.op.forward, node.attrs)
-            self._nodes.append((forward, node.op.saves, ins, len(self._env)))
+            self._nodes.append((forward, pick, node.op.saves, out))
             self._env.append(None)
             needs_grad.append(bool(back))
+            if node.op.saves:
+                self._env.append(None)
+                needs_grad.append(False)
         self._backward.reverse()
         # (slot, trainable leaf): the tensors whose .grad a call fills
         self.params = [(slot, x) for slot, x, _ in self._live if needs_grad[slot]]
@@ -168,8 +178,6 @@ class Replay:
         self._outsiders = [(slot, p) for slot, p in self.params if id(p) not in held]
         # A call's gradient for each of the optimizer's parameters, in its order, in one
         # C call; one that fn does not reach reads a slot that always stays None.
-        nothing = len(self._env)
-        self._env.append(None)
         self._step_grads = _picker([slot_of_param.get(id(p), nothing) for p in optimizer.params])
         # (lr, dtype, lr as a 0-d array of that dtype): SGD's scale, remade only when the
         # optimizer's lr (which the user may set between calls) or the dtype is another object
@@ -201,23 +209,19 @@ class Replay:
                     f"and now has {not traced}; trace a new Replay after freezing or unfreezing"
                 )
             env[slot] = x.data
-        inputs = []  # each node's input arrays, for its VJPs
-        saved = {}  # by node index, the saved work of the ops that return some
-        for forward, saves, ins, out in self._nodes:
-            args = [env[i] for i in ins]
-            y = forward(*args)
+        for forward, pick, saves, out in self._nodes:
+            y = forward(*pick(env))
             if saves:
-                y, saved[len(inputs)] = y
-            inputs.append(args)
+                y, env[out + 1] = y  # and its saved work, for its VJPs
             env[out] = y if type(y) is np.ndarray else np.asarray(y)
 
         grads: list[Any] = [None] * len(env)
         grads[self._root] = self._seed
-        for k, out, back in self._backward:
+        for pick, out, saved_at, back in self._backward:
             g = grads[out]
             if g is None:
                 continue
-            args, y, work = inputs[k], env[out], saved.get(k)
+            args, y, work = pick(env), env[out], env[saved_at]
             for vjp, i in back:
                 gx = vjp(g, y, *args) if work is None else vjp(g, y, *args, saved=work)
                 dtype = env[i].dtype
@@ -228,7 +232,7 @@ class Replay:
             grads[out] = None  # used up: free it now, as backward() does
         loss = env[self._root].item()
         if self.optimizer is not None:
-            self._fused_step(grads, env, saved)
+            self._fused_step(grads, env)
             return loss
         taken: set[int] = set()
         for slot, p in self.params:
@@ -236,7 +240,7 @@ class Replay:
                 accumulate_grad(p, grads[slot], False, taken)
         return loss
 
-    def _fused_step(self, grads: list[Any], env: list[Any], saved: dict[int, Any]) -> None:
+    def _fused_step(self, grads: list[Any], env: list[Any]) -> None:
         """`opt.step(); opt.zero_grad()` on this call's gradients plus any `.grad` already
         there; trainable leaves the optimizer does not hold get their `.grad` as usual."""
         opt = self.optimizer
@@ -259,7 +263,7 @@ class Replay:
             ]
         # Nor, when a user's VJP might have returned one as a gradient, the call's values.
         if self._foreign_ops:
-            for value in (*env, *saved.values()):
+            for value in env:  # the saved work among them
                 for a in value if isinstance(value, tuple) else (value,):
                     if isinstance(a, np.ndarray):
                         taken.add(id(a if a.base is None else a.base))
