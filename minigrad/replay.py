@@ -188,7 +188,8 @@ class Replay:
             raise TypeError(f"Replay: expected {len(self.shapes)} inputs, got {len(arrays)}")
         env = self._env.copy()
         for k, a in enumerate(arrays):
-            a = np.asarray(a.data if isinstance(a, Tensor) else a)
+            if type(a) is not np.ndarray:  # an array as it is, the usual case, needs no asarray
+                a = np.asarray(a.data if isinstance(a, Tensor) else a)
             shape, dtype = self.shapes[k]
             if a.shape != shape or a.dtype != dtype:
                 raise ValueError(
