@@ -222,9 +222,10 @@ class Replay:
             g = grads[out]
             if g is None:
                 continue
-            args, y, work = pick(env), env[out], env[saved_at]
+            work = env[saved_at]
+            args = (g, env[out], *pick(env))  # built once for all of the node's VJPs
             for vjp, i in back:
-                gx = vjp(g, y, *args) if work is None else vjp(g, y, *args, saved=work)
+                gx = vjp(*args) if work is None else vjp(*args, saved=work)
                 dtype = env[i].dtype
                 if gx.dtype is not dtype:
                     gx = gx.astype(dtype)  # as the engine does: float32 stays float32
