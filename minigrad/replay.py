@@ -72,9 +72,6 @@ from minigrad.engine import (
     sweep_count,
 )
 
-_GRAD = operator.attrgetter("grad")
-_NOT_NONE = functools.partial(operator.is_not, None)  # `x is not None`, where == is elementwise
-
 
 class Replay:
     """`fn(*example_inputs)`, a scalar loss built from ops, recorded for replay.
@@ -247,13 +244,13 @@ class Replay:
         there; trainable leaves the optimizer does not hold get their `.grad` as usual."""
         opt = self.optimizer
         step_grads = list(self._step_grads(grads))
-        held = list(map(_GRAD, opt.params))
-        drop = any(map(_NOT_NONE, held))  # .grads to add in, then drop as zero_grad() would
+        # .grads to add in, then drop as zero_grad() would (a list: quicker than a generator)
+        drop = any([p.grad is not None for p in opt.params])
         if not drop:  # the usual case
             opt.check_grads(step_grads)
             taken: set[int] = set()
         else:
-            held = [None if t is None else t.data for t in held]
+            held = [None if p.grad is None else p.grad.data for p in opt.params]
             # Refuse, before anything changes, what would stop the update part-way: a .grad
             # set by hand is checked before NumPy could broadcast it into the sum.
             opt.check_grads([g if h is None else h for h, g in zip(held, step_grads, strict=True)])
