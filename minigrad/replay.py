@@ -297,16 +297,16 @@ class Replay:
                     w = p.data
                     w -= lr * g
                     changed.append(p)
-        scale = self._scale
+        scale_lr, scale_dtype, scale = self._scale
         for p, g, own in zip(opt.params, grads, spare, strict=True):
             if own:
                 w = p.data
-                if scale[0] is not lr or scale[1] is not w.dtype:
-                    scale = (lr, w.dtype, np.asarray(lr, w.dtype))
-                g *= scale[2]
+                if w.dtype is not scale_dtype or lr is not scale_lr:
+                    scale_lr, scale_dtype, scale = lr, w.dtype, np.asarray(lr, w.dtype)
+                g *= scale
                 w -= g
                 changed.append(p)
-        self._scale = scale
+        self._scale = scale_lr, scale_dtype, scale
         mark_changed(changed)
 
 
