@@ -246,6 +246,9 @@ class Replay:
         step_grads = list(self._step_grads(grads))
         # .grads to add in, then drop as zero_grad() would (a list: quicker than a generator)
         drop = any([p.grad is not None for p in opt.params])
+        # Memory that is not ours to overwrite goes in `taken` (see engine.claim): the .grads
+        # set by hand and, when a user's VJP might have returned one as a gradient, the
+        # call's values.
         if not drop:  # the usual case
             opt.check_grads(step_grads)
             taken: set[int] = set()
@@ -254,13 +257,11 @@ class Replay:
             # Refuse, before anything changes, what would stop the update part-way: a .grad
             # set by hand is checked before NumPy could broadcast it into the sum.
             opt.check_grads([g if h is None else h for h, g in zip(held, step_grads, strict=True)])
-            # Memory that is not ours to overwrite (see engine.claim): the .grads set by hand
             taken = {id(h if h.base is None else h.base) for h in held if h is not None}
             step_grads = [
                 g if h is None else h if g is None else h + g
                 for h, g in zip(held, step_grads, strict=True)
             ]
-        # Nor, when a user's VJP might have returned one as a gradient, the call's values.
         if self._foreign_ops:
             for value in env:  # the saved work among them
                 for a in value if isinstance(value, tuple) else (value,):
