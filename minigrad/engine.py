@@ -340,7 +340,7 @@ class Tensor:
         "__weakref__",
     )  # fmt: skip
     __array_ufunc__ = None  # so `ndarray + tensor` calls Tensor.__radd__
-    __hash__ = object.__hash__  # == compares elementwise, so hash by identity
+    __hash__ = object.__hash__  # backward keys its dicts by tensor; == (methods.py) is elementwise
 
     def __init__(
         self, data: TensorLike, requires_grad: bool = False, name: str | None = None, dtype=None
@@ -413,15 +413,6 @@ class Tensor:
                 "expression had requires_grad=True (or it was computed under no_grad())"
             )
         _backprop([self], [grad], retain_graph, create_graph, None)
-
-    # Comparisons give plain boolean arrays: they have no gradient. Operators and methods
-    # that are ops (+, @, sum, exp, ...) come from minigrad.functional.methods.
-    __eq__ = lambda self, other: self.data == unwrap(other)
-    __ne__ = lambda self, other: self.data != unwrap(other)
-    __lt__ = lambda self, other: self.data < unwrap(other)
-    __le__ = lambda self, other: self.data <= unwrap(other)
-    __gt__ = lambda self, other: self.data > unwrap(other)
-    __ge__ = lambda self, other: self.data >= unwrap(other)
 
 
 def tensor(

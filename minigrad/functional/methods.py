@@ -153,6 +153,13 @@ def argmin(self: Tensor, axis: int | None = None, keepdims: bool = False) -> Any
     return self.data.argmin(axis=axis, keepdims=keepdims)
 
 
+# Comparisons give plain boolean arrays: they have no gradient.
+Tensor.__eq__ = lambda self, other: self.data == unwrap(other)
+Tensor.__ne__ = lambda self, other: self.data != unwrap(other)
+Tensor.__lt__ = lambda self, other: self.data < unwrap(other)
+Tensor.__le__ = lambda self, other: self.data <= unwrap(other)
+Tensor.__gt__ = lambda self, other: self.data > unwrap(other)
+Tensor.__ge__ = lambda self, other: self.data >= unwrap(other)
 Tensor.__len__ = lambda self: len(self.data)
 Tensor.__iter__ = _iter
 # As NumPy's: one element converts, more are ambiguous (not "true because len > 0").
