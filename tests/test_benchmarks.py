@@ -25,6 +25,7 @@ sys.path.insert(0, str(BENCH))
 
 import conv_workload  # noqa: E402
 import dtypes  # noqa: E402
+import floor  # noqa: E402
 import instructions  # noqa: E402
 import workloads  # noqa: E402
 from hand_numpy import HandMLP  # noqa: E402
@@ -230,6 +231,42 @@ def test_replayed_and_fused_steps_train_as_the_eager_step(key):
     for step in others:
         for got, want in zip(step.model.parameters(), eager.model.parameters(), strict=True):
             np.testing.assert_array_equal(got.data, want.data)
+
+
+@pytest.mark.parametrize("key", ["W1", "W4"])
+@pytest.mark.parametrize("fused", [True, False], ids=["linear", "no nn"])
+def test_the_bare_engine_trains_as_minigrad(key, fused):
+    # floor.py's figure is only a floor for minigrad's step if it does the same arithmetic.
+    w, batches, weights = small_workload(key)
+    bare = floor.bare_step(w, weights, batches, fused)
+    if fused:
+        step = workloads.minigrad_step(w, weights, batches)
+        params = list(step.model.parameters())
+    else:
+        step = workloads.minigrad_plain_step(w, weights, batches)
+        params = step.params
+    for i in range(len(batches) + 1):
+        assert bare(i).data.item() == step(i).item()
+    for got, want in zip(bare.params, params, strict=True):
+        np.testing.assert_array_equal(got.data, want.data)
+
+
+def test_the_bare_add_computes_the_sum_and_both_gradients():
+    run = floor.add_runners()["bare"]
+    for _ in range(2):  # the second call must find the gradients reset
+        assert [np.asarray(getattr(v, "data", v)).tolist() for v in run()] == [
+            [2.0],
+            [1.25],
+            [1.25],
+        ]
+
+
+def test_floor_prints_its_tables():
+    stdout = run_script("floor.py", "--tiny", "--data", "subset")
+    assert "| workload | " + " | ".join(floor.COLUMNS.values()) + " | target |" in stdout
+    for w in workloads.WORKLOADS:
+        assert f"| {w.title} |" in stdout
+    assert re.search(r"\| median \| [0-9.]+ \| \+[0-9.]+ \| \+[0-9.]+ \|", stdout)
 
 
 MACHINE = dict(cpu="cpu", cores=2, python="3", numpy="2", minigrad="x",
