@@ -29,7 +29,7 @@ from workloads import (
 import minigrad as mg
 from minigrad import functional as F
 from minigrad import optim
-from minigrad.engine import VariadicVJP
+from minigrad.ops import VariadicVJP
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ import minigrad.functional as F
 
 from minigrad import data, functional, nn, optim
 from minigrad.engine import (
-    OPS,
     AnomalyError,
     Tensor,
     detect_anomaly,
@@ -18,6 +17,7 @@ from minigrad.engine import (
     set_default_dtype,
     tensor,
 )
+from minigrad.ops import OPS
 from minigrad.replay import Replay
 
 __all__ = [

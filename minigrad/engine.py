@@ -1,10 +1,11 @@
 """The engine: `Tensor`, the graph it records, and reverse-mode backprop.
 
-An op (see `minigrad.functional`) is a NumPy forward plus one vector-Jacobian
-product (VJP) per input. Calling an op on tensors that require grad records
-a `Node` (the op, its inputs and attributes) on the output tensor, so an
-ordinary Python expression builds the graph. `Tensor.backward` walks that
-graph once, outputs before inputs, feeding each node's gradient to its VJPs.
+An op (declared with `minigrad.ops.op`; the set is `minigrad.functional`) is
+a NumPy forward plus one vector-Jacobian product (VJP) per input. Calling an
+op on tensors that require grad records a `Node` (the op, its inputs and
+attributes) on the output tensor, so an ordinary Python expression builds
+the graph. `Tensor.backward` walks that graph once, outputs before inputs,
+feeding each node's gradient to its VJPs.
 
 The VJPs are written with operators and ops that work on NumPy arrays and on
 tensors alike. For a first-order backward they get plain arrays (no graph, no
@@ -20,15 +21,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import itertools
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from heapq import heappop, heappush
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from minigrad.ops import Op
 
 TensorLike = Any  # a Tensor, an ndarray, or a Python number / nested list
 
@@ -122,92 +125,14 @@ def _check_finite(array: np.ndarray, what: str, node: Node | None, op: Op) -> No
         )
 
 
-# ---------------------------------------------------------------- ops
+# ---------------------------------------------------------------- recording an op
 
 
-class Op:
-    """A primitive: a forward on arrays and one VJP per input (None: no gradient)."""
-
-    __slots__ = ("name", "forward", "vjps", "saves", "check", "without_vjp")
-
-    def __init__(
-        self,
-        name: str,
-        forward: Callable,
-        vjps: Sequence,
-        saves: bool = False,
-        check: Callable | None = None,
-    ) -> None:
-        self.name, self.forward, self.vjps = name, forward, vjps
-        self.saves, self.check = saves, check
-        # The inputs with no VJP (labels, a condition, a shape); a variadic op has none.
-        rules = () if isinstance(vjps, VariadicVJP) else vjps
-        self.without_vjp = tuple(i for i, vjp in enumerate(rules) if vjp is None)
-
-    def __repr__(self) -> str:
-        return f"<op {self.name}>"
-
-
-OPS: dict[str, Callable] = {}  # every public op and composite, by name, for the checkers
-
-
-def register(fn: Callable) -> Callable:
-    """Register a composite function (built from ops) in `OPS`, beside the ops."""
-    OPS[fn.__name__] = fn
-    return fn
-
-
-class VariadicVJP:
-    """The VJPs of a variadic op (concat, stack): one rule, told which input it serves."""
-
-    def __init__(self, rule: Callable) -> None:
-        self.rule = rule
-
-    def __getitem__(self, i: int) -> Callable:
-        return functools.partial(self.rule, i)
-
-
-def op(
-    *vjps: Callable | None | VariadicVJP,
-    name: str | None = None,
-    saves: bool = False,
-    check: Callable | None = None,
-) -> Callable:
-    """Turn a NumPy forward into a recorded op with the given VJPs, one per input.
-
-    A VJP is called as `vjp(g, y, *inputs, **attrs)` with the upstream gradient
-    `g`, the output `y` and the op's inputs, and returns the gradient for its
-    input, already reduced to that input's shape.
-
-    With `saves=True` the forward returns `(y, saved)`: `saved` is work the
-    VJPs would otherwise redo (softmax-cross-entropy's probabilities). The
-    node keeps it until backward frees the graph, and the VJPs get it as the
-    keyword `saved`; they must not write into it.
-
-    `check(*inputs, **attrs)`, run before the forward, raises for inputs the op
-    cannot take, judging by their types, shapes and dtypes alone. `Replay`,
-    whose inputs keep the shapes and dtypes they were traced with, skips it.
-    """
-    rules = vjps[0] if len(vjps) == 1 and isinstance(vjps[0], VariadicVJP) else vjps
-
-    def decorate(forward: Callable) -> Callable:
-        the_op = Op(name or forward.__name__, forward, rules, saves, check)
-
-        @functools.wraps(forward)
-        def public(*args: Any, **attrs: Any) -> Any:
-            return _apply(the_op, args, attrs)
-
-        public.op = the_op
-        OPS[the_op.name] = public
-        return public
-
-    return decorate
-
-
-def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
-    """Run an op: plain arrays in give a plain array out; tensors in record a node."""
+def apply(op_: Op, args: tuple, attrs: dict) -> Any:
+    """Run `op_` (see `minigrad.ops.op`) on `args` and keyword `attrs`: plain arrays in give
+    a plain array out; tensors in give a tensor, and record a node if one requires grad."""
     if attrs and any(isinstance(v, Tensor) for v in attrs.values()):
-        args, attrs = _tensors_by_position(op_, args, attrs)
+        args, attrs = op_.bind(args, attrs)
     arrays = []
     has_tensor = record = False
     for a in args:
@@ -238,7 +163,7 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
     out = _wrap(y if type(y) is np.ndarray else np.asarray(y))
     if record and _State.grad_enabled:
         if op_.without_vjp:
-            _refuse_grad(op_, args)
+            op_.refuse_grad(args)
         out._requires_grad = True
         out._node = Node(op_, args, arrays, attrs, saved)
     if _State.anomaly:
@@ -246,48 +171,12 @@ def _apply(op_: Op, args: tuple, attrs: dict) -> Any:
     return out
 
 
-class NoGradientError(RuntimeError):
-    """An input that requires grad went where its op has no gradient (labels, a condition).
-
-    `tensor` is that input, so code that made it can tell which one it was.
-    """
-
-    def __init__(self, message: str, tensor: Tensor) -> None:
-        super().__init__(message)
-        self.tensor = tensor
-
-
-def _refuse_grad(op_: Op, args: tuple) -> None:
-    """Stop now, not at backward, if an input the op has no gradient for requires grad."""
-    for i in op_.without_vjp:
-        if i < len(args) and isinstance(args[i], Tensor) and args[i]._requires_grad:
-            name = list(_signature(op_.forward).parameters)[i]
-            raise NoGradientError(
-                f"{op_.name} has no gradient for its input {i} ({name}), but that tensor "
-                f"requires grad; pass {name} as an array, or as {name}.detach()",
-                args[i],
-            )
-
-
-def _tensors_by_position(op_: Op, args: tuple, attrs: dict) -> tuple[tuple, dict]:
-    """`linear(x, w, b=bias)` as `linear(x, w, bias)`: only positional inputs are recorded."""
-    bound = _signature(op_.forward).bind(*args, **attrs)
-    if any(isinstance(v, Tensor) for v in bound.kwargs.values()):
-        raise TypeError(f"{op_.name}: a keyword-only argument cannot be a tensor")
-    return bound.args, bound.kwargs
-
-
-@functools.cache
-def _signature(fn: Callable) -> inspect.Signature:
-    return inspect.signature(fn)
-
-
 class Node:
     """What one recorded op keeps for backward: the op, its inputs and attributes.
 
     `inputs` are the op's arguments as given (tensors, arrays, numbers);
     `arrays` the same with tensors unwrapped, as the forward got them and the
-    VJPs get them; `saved` is the forward's extra work (see `op`). `seq`
+    VJPs get them; `saved` is the forward's extra work (see `minigrad.ops.op`). `seq`
     counts up over all nodes, so a node's inputs come before it. Backward
     without `retain_graph` sets `inputs`, `arrays` and `saved` to None: the
     graph's memory is freed, the node itself stays on its output.
@@ -534,6 +423,40 @@ def claim(g: np.ndarray, taken: set[int]) -> bool:
     return True
 
 
+def _seed_roots(
+    roots: list[Tensor], grads_out: Sequence, create_graph: bool, taken: set[int]
+) -> tuple[dict[Tensor, Any], list[tuple[int, Tensor]]]:
+    """Where a sweep starts: each root's seed gradient, and the heap of roots with a node."""
+    grads: dict[Tensor, Any] = {}
+    queue: list[tuple[int, Tensor]] = []
+    for root, g in zip(roots, grads_out, strict=True):
+        seed = _seed(root, g)  # for a tensor g under create_graph: checks its shape only
+        if create_graph:
+            seed = g if isinstance(g, Tensor) else _wrap(seed)
+            claim(seed.data, taken)  # the caller's tensor: a leaf's .grad gets a copy
+        if root in grads:  # a root listed twice
+            grads[root] = grads[root] + seed
+        else:
+            grads[root] = seed
+            if root._node is not None:
+                heappush(queue, (-root._node.seq, root))
+    return grads, queue
+
+
+def _finish_leaves(grads: dict[Tensor, Any], create_graph: bool, taken: set[int], write: bool):
+    """Give the leaves' gradients (what is left in `grads`) their leaf's dtype, and unless
+    `grad()` only wants them returned, add each into its leaf's `.grad`."""
+    for x, g in grads.items():
+        if g.dtype is not x.data.dtype:
+            g = grads[x] = g.astype(x.data.dtype)
+        if not write:
+            continue
+        if create_graph or x.grad is not None:
+            accumulate_grad(x, g, create_graph, taken)
+        else:  # the usual case, inlined: a leaf's first gradient
+            x.grad = _wrap(g if claim(g, taken) else np.array(g))
+
+
 def _backprop(
     roots: list[Tensor],
     grads_out: Sequence[TensorLike | None],
@@ -550,26 +473,15 @@ def _backprop(
     """
     _State.sweeps += 1
     retain_graph = retain_graph or create_graph  # the new graph refers to the old one
-    grads: dict[Tensor, Any] = {}  # gradient flowing into each tensor reached, summed over uses
-    queue: list[tuple[int, Tensor]] = []  # (-seq, tensor) for non-leaves: newest node first
-    found: dict[Tensor, Any] = {}  # the wanted non-leaves' gradients (grad())
     taken: set[int] = set()  # arrays already given to a .grad (see claim)
+    found: dict[Tensor, Any] = {}  # the wanted non-leaves' gradients (grad())
     anomaly = _State.anomaly
     previous_mode = _State.grad_enabled
     _State.grad_enabled = create_graph  # record the backward pass only when asked to
     try:
-        for root, g in zip(roots, grads_out, strict=True):
-            seed = _seed(root, g)  # for a tensor g under create_graph: checks its shape only
-            if create_graph:
-                seed = g if isinstance(g, Tensor) else _wrap(seed)
-                claim(seed.data, taken)  # the caller's tensor: a leaf's .grad gets a copy
-            if root in grads:  # a root listed twice
-                grads[root] = grads[root] + seed
-            else:
-                grads[root] = seed
-                if root._node is not None:
-                    heappush(queue, (-root._node.seq, root))
-
+        # grads: the gradient flowing into each tensor reached, summed over its uses;
+        # queue: (-seq, tensor) for the non-leaves among them, newest node first.
+        grads, queue = _seed_roots(roots, grads_out, create_graph, taken)
         while queue:
             t = heappop(queue)[1]
             node, g = t._node, grads.pop(t)
@@ -593,7 +505,7 @@ def _backprop(
                     raise RuntimeError(f"{node.op.name} has no gradient for its input {i}")
                 try:
                     gx = vjp(g, y, *args, **attrs) if attrs else vjp(g, y, *args)
-                except FloatingPointError as e:  # as in _apply: name the op
+                except FloatingPointError as e:  # as in apply: name the op
                     if isinstance(e, AnomalyError):
                         raise
                     raise FloatingPointError(
@@ -610,16 +522,7 @@ def _backprop(
                     grads[x] = prev + gx
             if not retain_graph:
                 node.inputs = node.arrays = node.saved = None
-
-        for x, g in grads.items():  # what is left in grads: the leaves'
-            if g.dtype is not x.data.dtype:
-                g = grads[x] = g.astype(x.data.dtype)
-            if wanted is not None:
-                continue
-            if create_graph or x.grad is not None:
-                accumulate_grad(x, g, create_graph, taken)
-            else:  # the usual case, inlined: a leaf's first gradient
-                x.grad = _wrap(g if claim(g, taken) else np.array(g))
+        _finish_leaves(grads, create_graph, taken, write=wanted is None)
     finally:
         _State.grad_enabled = previous_mode
     if wanted is not None:

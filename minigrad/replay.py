@@ -63,7 +63,6 @@ import numpy as np
 from minigrad import nn, optim
 from minigrad.engine import (
     Node,
-    NoGradientError,
     Tensor,
     accumulate_grad,
     claim,
@@ -71,6 +70,7 @@ from minigrad.engine import (
     mark_changed,
     sweep_count,
 )
+from minigrad.ops import NoGradientError
 
 
 class Replay:

@@ -7,7 +7,7 @@ import pytest
 
 import minigrad as mg
 from minigrad.cli import main
-from minigrad.engine import op, unwrap
+from minigrad.engine import unwrap
 from minigrad.gradcheck import (
     GradcheckError,
     compare,
@@ -16,6 +16,7 @@ from minigrad.gradcheck import (
     numerical_diff,
     numerical_gradient,
 )
+from minigrad.ops import op
 from minigrad.testing import SPECS, Spec, shapes
 
 

@@ -302,7 +302,7 @@ def test_fused_step_does_not_scale_a_gradient_two_parameters_share():
 def test_fused_step_does_not_scale_a_value_a_vjp_returns():
     # A VJP may return one of its inputs as the gradient (here correct, as the op is the
     # loss itself and g is 1): scaling it in place would change the user's batch.
-    from minigrad.engine import op
+    from minigrad.ops import op
 
     @op(lambda g, y, w, x: x, None, name="x_dot_w")
     def x_dot_w(w, x):

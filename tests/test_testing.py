@@ -6,7 +6,7 @@ from hypothesis import given
 
 import minigrad as mg
 from minigrad import testing as mt
-from minigrad.engine import op
+from minigrad.ops import op
 
 
 @given(mt.arrays(mt.SHAPE, low=-1.0, high=1.0, avoid=(0.0, 0.5)))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from minigrad.engine import OPS
 from minigrad.gradcheck import compare
+from minigrad.ops import OPS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

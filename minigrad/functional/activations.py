@@ -6,7 +6,8 @@ import functools
 
 import numpy as np
 
-from minigrad.engine import op, unwrap
+from minigrad.engine import unwrap
+from minigrad.ops import op
 
 
 @functools.cache

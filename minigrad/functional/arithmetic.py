@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad.engine import op, unwrap
+from minigrad.engine import unwrap
 from minigrad.functional.broadcasting import unbroadcast
 from minigrad.functional.elementwise import log
 from minigrad.functional.selection import where
+from minigrad.ops import op
 
 
 @op(lambda g, y, a, b: unbroadcast(g, a), lambda g, y, a, b: unbroadcast(g, b))

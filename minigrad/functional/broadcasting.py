@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad.engine import op
+from minigrad.ops import op
 
 
 def keepdims_shape(shape: tuple, axis) -> tuple:

@@ -35,10 +35,11 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from minigrad.engine import Tensor, TensorLike, op, register, unwrap
+from minigrad.engine import Tensor, TensorLike, unwrap
 from minigrad.functional.elementwise import sqrt
 from minigrad.functional.reductions import mean
 from minigrad.functional.shapes import reshape
+from minigrad.ops import op, register
 
 Pair = int | tuple[int, int]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad.engine import op, unwrap
+from minigrad.engine import unwrap
+from minigrad.ops import op
 
 
 @op(lambda g, y, x: g * y)

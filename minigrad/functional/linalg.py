@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.engine import Tensor, TensorLike, op, register, unwrap
+from minigrad.engine import Tensor, TensorLike, unwrap
 from minigrad.functional.broadcasting import sum_to
+from minigrad.ops import op, register
 
 
 def _swap_last(m):

@@ -8,12 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.engine import Tensor, TensorLike, op, register, unwrap
+from minigrad.engine import Tensor, TensorLike, unwrap
 from minigrad.functional.activations import exp_shifted, log_sigmoid
 from minigrad.functional.elementwise import log
 from minigrad.functional.reductions import sum
 from minigrad.functional.shapes import astype, getitem
 from minigrad.functional.softmax_family import softmax
+from minigrad.ops import op, register
 
 
 @register

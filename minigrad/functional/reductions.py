@@ -7,8 +7,9 @@ import builtins
 
 import numpy as np
 
-from minigrad.engine import op, unwrap
+from minigrad.engine import unwrap
 from minigrad.functional.broadcasting import keepdims_shape, unreduce
+from minigrad.ops import op
 
 
 def _max_vjp(g, y, x, axis=None, keepdims=False):

@@ -6,8 +6,9 @@ from functools import partial
 
 import numpy as np
 
-from minigrad.engine import op, unwrap
+from minigrad.engine import unwrap
 from minigrad.functional.broadcasting import unbroadcast
+from minigrad.ops import op
 
 
 def _select_vjp(winner, i, g, y, a, b):

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.engine import Tensor, TensorLike, VariadicVJP, no_grad, op, unwrap
+from minigrad.engine import Tensor, TensorLike, no_grad, unwrap
+from minigrad.ops import VariadicVJP, op
 
 
 @op(lambda g, y, x, shape: g.reshape(x.shape), None)

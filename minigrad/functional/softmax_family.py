@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from minigrad.engine import op
 from minigrad.functional.activations import exp_shifted
 from minigrad.functional.broadcasting import keepdims_shape, unreduce
+from minigrad.ops import op
 
 
 def _shift(x, axis):

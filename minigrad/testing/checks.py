@@ -1,7 +1,7 @@
 """Drawing calls of an op from its spec, and gradient-checking it on them.
 
 The functions here look an op's spec up in `SPECS` by the op's name; for an
-op of your own, registered with `minigrad.engine.op` but not in `SPECS`,
+op of your own, registered with `minigrad.ops.op` but not in `SPECS`,
 pass its spec:
 
     spec = mt.Spec(low=0.1, high=3.0)
@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from minigrad.engine import OPS, Tensor
+from minigrad.engine import Tensor
 from minigrad.gradcheck import GradcheckError, compare, second_order
+from minigrad.ops import OPS
 from minigrad.testing.specs import SPECS, Spec
 from minigrad.testing.strategies import SHAPE, arrays, broadcastable_shapes
 

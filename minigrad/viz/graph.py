@@ -48,7 +48,8 @@ import graphviz
 import numpy as np
 
 from minigrad._files import write_atomically
-from minigrad.engine import Op, Tensor
+from minigrad.engine import Tensor
+from minigrad.ops import Op
 
 if TYPE_CHECKING:
     from minigrad.nn import Module
@@ -194,7 +195,7 @@ _SIGNATURES: dict[Op, dict[str, Any]] = {}
 def _parameter_names(op: Op) -> dict[str, Any]:
     """The forward's parameters in order, name -> default (inspect.Parameter.empty if none)."""
     if op not in _SIGNATURES:
-        params = inspect.signature(op.forward).parameters.values()
+        params = op.signature.parameters.values()
         _SIGNATURES[op] = {
             ("*" if p.kind is p.VAR_POSITIONAL else "") + p.name: p.default for p in params
         }
