@@ -176,10 +176,10 @@ class Node:
 
     `inputs` are the op's arguments as given (tensors, arrays, numbers);
     `arrays` the same with tensors unwrapped, as the forward got them and the
-    VJPs get them; `saved` is the forward's extra work (see `minigrad.ops.op`). `seq`
-    counts up over all nodes, so a node's inputs come before it. Backward
-    without `retain_graph` sets `inputs`, `arrays` and `saved` to None: the
-    graph's memory is freed, the node itself stays on its output.
+    VJPs get them; `saved` is the forward's extra work (see `minigrad.ops.op`).
+    `seq` counts up over all nodes, so a node's inputs come before it.
+    Backward without `retain_graph` sets `inputs`, `arrays` and `saved` to
+    None: the graph's memory is freed, the node itself stays on its output.
     """
 
     __slots__ = ("op", "inputs", "arrays", "attrs", "saved", "seq", "where")
@@ -443,7 +443,9 @@ def _seed_roots(
     return grads, queue
 
 
-def _finish_leaves(grads: dict[Tensor, Any], create_graph: bool, taken: set[int], write: bool):
+def _finish_leaves(
+    grads: dict[Tensor, Any], create_graph: bool, taken: set[int], write: bool
+) -> None:
     """Give the leaves' gradients (what is left in `grads`) their leaf's dtype, and unless
     `grad()` only wants them returned, add each into its leaf's `.grad`."""
     for x, g in grads.items():
