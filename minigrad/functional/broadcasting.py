@@ -25,8 +25,13 @@ def unreduce(g, x_shape: tuple, axis, keepdims: bool):
 
 
 def unbroadcast(g, x):
-    """g summed down to x's shape; skips the op call when nothing was broadcast (the hot path)."""
-    return g if g.shape == x.shape else sum_to(g, x.shape)
+    """g summed down to x's shape, skipping the op call on the hot paths: nothing broadcast,
+    or (for an array g) a bias added to every row, whose gradient is the sum over axis 0."""
+    if g.shape == x.shape:
+        return g
+    if type(g) is np.ndarray and x.shape and g.shape[1:] == x.shape:
+        return np.add.reduce(g, 0)
+    return sum_to(g, x.shape)
 
 
 def _sum_to_vjp(g, y, x, shape):
