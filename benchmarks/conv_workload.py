@@ -134,8 +134,9 @@ def dezero_step(params, batches):
 def bench(mode, mnist, others: set[str]) -> dict:
     """Median ms per step for each implementation, with ratios to hand NumPy float32.
 
-    A step takes tens of milliseconds, so fewer samples than W1-W4 take:
-    a fifth of the mode's rounds, two samples and two settling steps a turn.
+    A step takes tens of milliseconds, so a turn is shorter than W1-W4's: two
+    samples and two settling steps, in as many rounds as the mode's (with 20
+    samples, a run's ratio moved from 0.84x to 1.66x between runs).
     """
     batches = make_image_batches(mnist, max(4, mode.n_batches // 5))
     params = make_params()
@@ -145,7 +146,7 @@ def bench(mode, mnist, others: set[str]) -> dict:
     if "dezero" in others:
         runners["dezero"] = dezero_step(params, batches)
     counters = {k: iter(range(10**9)) for k in runners}
-    rounds, per_turn, settle = max(2, mode.reps // 4), min(2, mode.per_turn), min(2, mode.settle)
+    rounds, per_turn, settle = mode.reps, min(2, mode.per_turn), min(2, mode.settle)
     times = interleave(
         {k: (lambda k=k, s=s: s(next(counters[k]))) for k, s in runners.items()},
         rounds,
