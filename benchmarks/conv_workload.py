@@ -135,8 +135,8 @@ def bench(mode, mnist, others: set[str]) -> dict:
     """Median ms per step for each implementation, with ratios to hand NumPy float32.
 
     A step takes tens of milliseconds, so a turn is shorter than W1-W4's: two
-    samples and two settling steps, in as many rounds as the mode's (with 20
-    samples, a run's ratio moved from 0.84x to 1.66x between runs).
+    samples and two settling steps, in as many rounds as the mode's (fewer left
+    the ratio to the machine's slow spells: BENCHMARKS.md, W6).
     """
     batches = make_image_batches(mnist, max(4, mode.n_batches // 5))
     params = make_params()
