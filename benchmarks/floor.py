@@ -11,9 +11,9 @@ checks refuse, and exists only to measure.
 
 The bare step's ratio to hand NumPy is what no amount of trimming of
 minigrad's engine can beat: whatever an eager step costs above it is the
-price of minigrad's checks, and whatever the bare step costs above the
-kernels (the same arithmetic with no graph at all) is the price of the
-design itself. BENCHMARKS.md ("Where an eager step's work goes") has a run.
+price of minigrad's checks (and of `nn` and `optim`, in the step that uses
+them), and whatever the bare `linear` step costs above the kernels (the
+same arithmetic with no graph at all) is the price of the design itself. BENCHMARKS.md ("Where an eager step's work goes") has a run.
 """
 
 from __future__ import annotations
