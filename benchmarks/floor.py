@@ -27,6 +27,7 @@ from harness import describe_machine, interleave, machine_info, summarize
 from workloads import (
     LR,
     WORKLOADS,
+    add_case_runners,
     aligned,
     hand_step,
     kernels_step,
@@ -37,7 +38,6 @@ from workloads import (
     minigrad_step,
 )
 
-import minigrad as mg
 from minigrad import functional as F
 
 _sequence = itertools.count()
@@ -144,18 +144,12 @@ def bare_step(w, weights, batches, fused: bool):
 
 
 def add_runners() -> dict:
-    """W5b: `a + b` on one-element float32 tensors, forward and backward(seed), grads reset."""
-    a, b = np.array([0.5], np.float32), np.array([1.5], np.float32)
+    """W5b's runners (`workloads.add_case_runners`: NumPy, minigrad) and the bare engine's,
+    on the same operands and seed."""
+    runners = add_case_runners(with_torch=False)
+    bx = BareTensor(np.array([0.5], np.float32), True)
+    by = BareTensor(np.array([1.5], np.float32), True)
     seed = np.array([1.25], np.float32)
-    x, y = mg.Tensor(a.copy(), requires_grad=True), mg.Tensor(b.copy(), requires_grad=True)
-    bx, by = BareTensor(a.copy(), True), BareTensor(b.copy(), True)
-
-    def minigrad_run():
-        out = x + y
-        out.backward(seed)
-        grads = x.grad, y.grad
-        x.grad = y.grad = None
-        return out, *grads
 
     def bare_run():
         out = bx + by
@@ -164,8 +158,8 @@ def add_runners() -> dict:
         bx.grad = by.grad = None
         return out, *grads
 
-    return {"numpy": lambda: (a + b, seed.copy(), seed.copy()), "minigrad": minigrad_run,
-            "bare": bare_run}  # fmt: skip
+    runners["bare"] = bare_run
+    return runners
 
 
 def _counted(step):
